@@ -1,0 +1,3 @@
+from mmf_core.cli import main
+
+raise SystemExit(main())

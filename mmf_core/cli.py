@@ -1,0 +1,64 @@
+"""``python -m mmf_core <command> ...``.
+
+Each command lives in ``mmf_core/commands/<name>.py`` and defines
+``register(subparsers) -> argparse.ArgumentParser`` whose parser sets ``func`` (a callable
+taking the parsed ``argparse.Namespace`` and returning an exit code or ``None``).
+A :class:`~mmf_core.errors.MMFError` becomes ``error: <one line>`` on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from mmf_core.errors import MMFError
+
+COMMANDS = [
+    "reconstruct",
+    "complete",
+    "spectrum",
+    "identify",
+    "dataset",
+    "runs",
+    "recommend",
+    "implicit",
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line (plus the usage hint) with exit 2."""
+
+    def error(self, message):  # noqa: D401
+        self.exit(2, f"error: {message} (see `python -m mmf_core {self.prog.split()[-1]} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mmf_core", description="Masked Mixture Factorization engine")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"mmf_core.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"mmf_core.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        code = args.func(args)
+    except MMFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)

@@ -1,0 +1,3 @@
+"""Data: readers, id maps, splits, synthetic generators."""
+
+from mmf_core.data.ratings import Ratings, Split  # noqa: F401
