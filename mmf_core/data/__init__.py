@@ -1,3 +1,11 @@
-"""Data: readers, id maps, splits, synthetic generators."""
+"""Data: readers, id maps, splits, synthetic generators.
+
+Public entry points: :func:`load_ratings` (any source -> :class:`Ratings`),
+:func:`make_split` (-> :class:`Split`), :func:`summarize` (a dict for people),
+:func:`preview_file` (a look at an uploaded file and a proposed column mapping),
+:func:`download_movielens` (public archives into the local cache).
+"""
 
 from mmf_core.data.ratings import Ratings, Split  # noqa: F401
+from mmf_core.data.readers import load_ratings  # noqa: F401
+from mmf_core.data.splits import SPLIT_METHODS, make_split  # noqa: F401

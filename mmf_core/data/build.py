@@ -1,0 +1,169 @@
+"""Turn raw columns (any ids, any order) into a checked :class:`Ratings` value.
+
+Every reader ends here, so the checks every file gets live in one place: ratings must be
+finite numbers, duplicate ``(user, item)`` pairs follow a policy, and a declared scale is
+enforced. Ids are mapped to contiguous indices with :func:`pandas.factorize`
+(``sort=True``, so index order is the sorted order of the original ids).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mmf_core.data.ratings import Ratings
+from mmf_core.errors import MMFError
+
+DUPLICATE_POLICIES = ("error", "last", "mean")
+
+
+def _line_of(row: int, first_line: int) -> int:
+    """1-based line number in the file of data row ``row`` (0-based)."""
+    return int(row) + int(first_line)
+
+
+def _factorize(values) -> tuple[np.ndarray, np.ndarray]:
+    codes, uniques = pd.factorize(values, sort=True)
+    uniques = np.asarray(uniques)
+    return codes.astype(np.int64, copy=False), uniques
+
+
+def ratings_from_columns(
+    users,
+    items,
+    ratings,
+    timestamps=None,
+    *,
+    name: str = "ratings",
+    source: str | None = None,
+    first_line: int = 1,
+    titles: dict | None = None,
+    scale: tuple[float, float] | None = None,
+    duplicates: str = "error",
+    n_users: int | None = None,
+    n_items: int | None = None,
+) -> Ratings:
+    """Build a checked :class:`Ratings` from raw columns.
+
+    Parameters
+    ----------
+    users, items : array-like, shape (n,)
+        Original ids (ints or strings). Mapped to contiguous indices in sorted id order,
+        unless ``n_users`` / ``n_items`` are given, in which case the ids must already be
+        indices in ``0..n-1`` (used for matrices such as the ``.mat`` files).
+    ratings : array-like of numbers, shape (n,)
+    timestamps : array-like of ints, shape (n,), optional
+    name : short human name of the data set.
+    source : the file name used in error messages (defaults to ``name``).
+    first_line : the 1-based line number of data row 0 in the file (2 with a header), so
+        errors point at the right line.
+    titles : optional mapping original item id -> title.
+    scale : declared ``(min, max)``; ratings outside it are an error. When None the
+        observed range is recorded.
+    duplicates : ``"error"`` (default), ``"last"`` (keep the last row of each pair) or
+        ``"mean"`` (average the pair's ratings; the latest timestamp is kept).
+    """
+    where = source or name
+    if duplicates not in DUPLICATE_POLICIES:
+        raise MMFError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, got {duplicates!r}")
+    r = np.asarray(ratings)
+    if r.dtype.kind not in "fiub":
+        num = pd.to_numeric(pd.Series(r), errors="coerce").to_numpy()
+        bad = np.flatnonzero(np.isnan(num) & pd.notna(pd.Series(r)).to_numpy())
+        if len(bad):
+            k = bad[0]
+            raise MMFError(
+                f"{where}: line {_line_of(k, first_line)}: rating {r[k]!r} is not a number; "
+                "fix or remove that line, or give the right rating column"
+            )
+        r = num
+    r = r.astype(np.float64, copy=False)
+    n = len(r)
+    if n == 0:
+        raise MMFError(f"{where}: holds no ratings; give a file with at least one user,item,rating row")
+    finite = np.isfinite(r)
+    if not finite.all():
+        k = int(np.flatnonzero(~finite)[0])
+        raise MMFError(
+            f"{where}: line {_line_of(k, first_line)}: rating is {r[k]!r} (missing, NaN or infinite); "
+            "fix or remove that line"
+        )
+    if len(users) != n or len(items) != n:
+        raise MMFError(f"{where}: user, item and rating columns have different lengths; check the column mapping")
+    if scale is not None:
+        lo, hi = float(scale[0]), float(scale[1])
+        if not lo <= hi:
+            raise MMFError(f"scale must be (min, max) with min <= max, got {scale!r}")
+        out = (r < lo) | (r > hi)
+        if out.any():
+            k = int(np.flatnonzero(out)[0])
+            raise MMFError(
+                f"{where}: line {_line_of(k, first_line)}: rating {r[k]:g} is outside the declared scale "
+                f"{lo:g}..{hi:g}; fix the file or declare the right scale"
+            )
+    for label, col in (("user", users), ("item", items)):
+        s = col if isinstance(col, pd.Series) else pd.Series(np.asarray(col))
+        if s.isna().any():
+            k = int(np.flatnonzero(s.isna().to_numpy())[0])
+            raise MMFError(f"{where}: line {_line_of(k, first_line)}: the {label} id is missing; fix or remove that line")
+
+    if n_users is not None:
+        u = np.asarray(users, dtype=np.int64)
+        user_ids = np.arange(n_users, dtype=np.int64)
+    else:
+        u, user_ids = _factorize(users)
+    if n_items is not None:
+        i = np.asarray(items, dtype=np.int64)
+        item_ids = np.arange(n_items, dtype=np.int64)
+    else:
+        i, item_ids = _factorize(items)
+    ts = None if timestamps is None else np.asarray(timestamps).astype(np.int64, copy=False)
+
+    # duplicates: one int64 key per (user, item) pair
+    key = u * np.int64(len(item_ids)) + i
+    dup = pd.Series(key).duplicated(keep=False).to_numpy()
+    if dup.any():
+        if duplicates == "error":
+            first = int(np.flatnonzero(dup)[0])
+            second = int(np.flatnonzero(dup & (key == key[first]))[1])
+            raise MMFError(
+                f"{where}: line {_line_of(second, first_line)}: user {user_ids[u[second]]!r} rated item "
+                f"{item_ids[i[second]]!r} again (first at line {_line_of(first, first_line)}); "
+                "pass duplicates='last' or duplicates='mean' (CLI: --duplicates) or clean the file"
+            )
+        if duplicates == "last":
+            keep = ~pd.Series(key).duplicated(keep="last").to_numpy()
+            u, i, r = u[keep], i[keep], r[keep]
+            ts = None if ts is None else ts[keep]
+        else:  # mean, in order of each pair's first appearance
+            frame = pd.DataFrame({"k": key, "u": u, "i": i, "r": r})
+            if ts is not None:
+                frame["t"] = ts
+            agg = {"u": "first", "i": "first", "r": "mean"}
+            if ts is not None:
+                agg["t"] = "max"
+            g = frame.groupby("k", sort=False).agg(agg)
+            u, i, r = g["u"].to_numpy(np.int64), g["i"].to_numpy(np.int64), g["r"].to_numpy()
+            ts = None if ts is None else g["t"].to_numpy(np.int64)
+
+    title_arr = None
+    if titles:
+        title_arr = np.array([titles.get(_plain(x), "") for x in item_ids], dtype=object)
+    if scale is None:
+        scale = (float(r.min()), float(r.max()))
+    return Ratings(
+        users=u,
+        items=i,
+        ratings=r.astype(np.float32),
+        user_ids=user_ids,
+        item_ids=item_ids,
+        timestamps=ts,
+        titles=title_arr,
+        scale=(float(scale[0]), float(scale[1])),
+        name=name,
+    )
+
+
+def _plain(x):
+    """numpy scalar -> python scalar so dict lookups by id work."""
+    return x.item() if hasattr(x, "item") else x

@@ -1,0 +1,132 @@
+"""The local data cache: download of public MovieLens archives, and memory checks.
+
+Archives land in :func:`cache_dir` (``$MMF_DATA_CACHE``, default a per-user cache
+folder). A download goes to a temporary file in the same folder, is checked (a readable
+zip holding a ratings file, of the announced length), and only then renamed into place,
+so an interrupted download never leaves a half file that looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from mmf_core.errors import MMFError
+
+
+def cache_dir() -> Path:
+    """``$MMF_DATA_CACHE`` or ``$XDG_CACHE_HOME/mmf_studio/data`` (``~/.cache/...``)."""
+    env = os.environ.get("MMF_DATA_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mmf_studio" / "data"
+
+
+def download_movielens(name: str, *, base_url: str | None = None, timeout: float = 60.0, progress=None) -> Path:
+    """Download the official ``{name}.zip`` into the cache (or return it if already there).
+
+    Parameters
+    ----------
+    name : a MovieLens data set name (``ml-100k`` ... ``ml-latest-small``).
+    base_url : where the archives live (default ``$MMF_MOVIELENS_URL`` or GroupLens).
+    progress : optional callable ``(bytes_done, bytes_total_or_None)``.
+
+    Returns
+    -------
+    Path of the checked archive in the cache.
+    """
+    from mmf_core.data.movielens import MOVIELENS, movielens_url
+
+    key = name.lower()
+    if key not in MOVIELENS:
+        raise MMFError(f"{name} is not a public MovieLens archive; choose one of {', '.join(MOVIELENS)}")
+    folder = cache_dir()
+    target = folder / f"{key}.zip"
+    if target.is_file():
+        return target
+    url = movielens_url(key, base_url)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MMFError(f"cannot create the data cache {folder} ({exc.strerror}); set MMF_DATA_CACHE to a writable folder") from None
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{key}.", suffix=".part", dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as resp:
+                    total = resp.headers.get("Content-Length")
+                    total = int(total) if total and total.isdigit() else None
+                    done = 0
+                    while True:
+                        chunk = resp.read(1 << 20)
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        done += len(chunk)
+                        if progress:
+                            progress(done, total)
+            except (urllib.error.URLError, OSError, TimeoutError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise MMFError(
+                    f"could not download {url} ({reason}); if this machine is offline, fetch that file "
+                    f"elsewhere and put it at {target} (or unpack it and pass the folder as the source)"
+                ) from None
+        if total is not None and done != total:
+            raise MMFError(f"download of {url} stopped after {done} of {total} bytes; try again")
+        _check_archive(tmp, key, url)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target
+
+
+def _check_archive(path: Path, key: str, url: str) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n.rsplit("/", 1)[-1] for n in zf.namelist()]
+            bad = zf.testzip()
+    except zipfile.BadZipFile:
+        raise MMFError(f"{url} did not return a zip archive; check the address (MMF_MOVIELENS_URL) and try again") from None
+    if bad is not None:
+        raise MMFError(f"{url}: archive member {bad} is corrupt; download it again")
+    if not {"u.data", "ratings.dat", "ratings.csv"} & set(names):
+        raise MMFError(f"{url}: the archive holds no ratings file (u.data, ratings.dat, ratings.csv); check the address")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (``MemAvailable``), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_fits_in_memory(path, size: int, factor: float = 4.0) -> None:
+    """Refuse a file that clearly cannot be parsed in the memory left (about ``factor`` x its size)."""
+    avail = available_memory()
+    limit = os.environ.get("MMF_MAX_LOAD_BYTES")
+    if limit:
+        avail = min(avail or int(limit), int(limit))
+    if avail is not None and size * factor > avail:
+        raise MMFError(
+            f"{path}: {size / 2**30:.1f} GiB is too large to load in the {avail / 2**30:.1f} GiB of memory available "
+            "(needs about {factor:g}x the file size); use a machine with more memory or a sample of the file".replace(
+                "{factor:g}", f"{factor:g}"
+            )
+        )
+
+
+def clear_cache() -> None:  # pragma: no cover - convenience for people
+    shutil.rmtree(cache_dir(), ignore_errors=True)

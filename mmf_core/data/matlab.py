@@ -1,0 +1,181 @@
+"""MATLAB rating files of the GC-MC / MGCNN preprocessing (Douban, Flixster, Yahoo Music,
+MovieLens-100K): a rating matrix ``M`` (users x items) and 0/1 masks ``Otraining`` and
+``Otest`` of the same shape.
+
+MAT v5 files are read with :func:`scipy.io.loadmat`; MAT v7.3 files are HDF5 and are read
+with h5py. HDF5 stores MATLAB's column-major arrays so that they arrive transposed: a dense
+dataset is transposed back, and a sparse one (a group with ``data``, ``ir``, ``jc``) is
+rebuilt as the CSC matrix it is, with its row count from the ``MATLAB_sparse`` attribute.
+
+Which file belongs to which data set is decided by the data set's name
+(:data:`MAT_DATASETS`), never by the order in which a folder lists its files.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+import scipy.sparse as sp
+
+from mmf_core.data.build import ratings_from_columns
+from mmf_core.data.ratings import Ratings
+from mmf_core.errors import MMFError
+
+#: data set name -> file names of the MGCNN / GC-MC layout, most specific first
+MAT_DATASETS = {
+    "flixster": ("training_test_dataset_10_NNs.mat", "flixster.mat"),
+    "douban": ("training_test_dataset.mat", "douban.mat"),
+    "yahoo_music": ("training_test_dataset_10_NNs.mat", "yahoo_music.mat"),
+    "movielens": ("split_1.mat", "movielens.mat"),
+}
+
+MAT_KEYS = ("M", "Otraining", "Otest")
+
+
+def find_mat_file(name: str, data_dir: Path | None) -> Path:
+    """The ``.mat`` file of data set ``name`` under ``data_dir``.
+
+    Looks in ``data_dir/<name>/`` for the data set's known file names (in the order of
+    :data:`MAT_DATASETS`), then for ``data_dir/<name>.mat``. A folder holding several
+    unknown ``.mat`` files is an error, not a guess.
+    """
+    known = MAT_DATASETS[name]
+    if data_dir is None:
+        raise MMFError(
+            f"{name}: give the folder that holds {name}/{known[0]} as data_dir (CLI: --data_dir); "
+            "the files come with the GC-MC or MGCNN repositories"
+        )
+    folder = data_dir / name
+    if folder.is_dir():
+        mats = sorted(folder.glob("*.mat"))
+        if mats:
+            return pick_mat_file(mats, name, where=str(folder))
+    flat = data_dir / f"{name}.mat"
+    if flat.is_file():
+        return flat
+    raise MMFError(
+        f"{name}: expected {folder / known[0]} but it is not there; copy the {name} folder of the "
+        "GC-MC/MGCNN data (it holds the .mat file with M, Otraining, Otest) into the data folder"
+    )
+
+
+def pick_mat_file(mats: list[Path], name: str, where: str) -> Path:
+    """Choose among ``.mat`` files by the data set's known file names, else refuse to guess."""
+    by_name = {m.name: m for m in mats}
+    for fname in MAT_DATASETS.get(name, ()):
+        if fname in by_name:
+            return by_name[fname]
+    named = [m for m in mats if name and name in m.stem.lower()]
+    if len(named) == 1:
+        return named[0]
+    if len(mats) == 1:
+        return mats[0]
+    raise MMFError(
+        f"{where}: holds several .mat files ({', '.join(m.name for m in mats)}) and none is the known file of "
+        f"{name!r}; give the .mat file itself as the source"
+    )
+
+
+def _is_hdf5(head: bytes) -> bool:
+    return head[:512].startswith(b"MATLAB 7.3") or b"\x89HDF\r\n\x1a\n" in head[:1024]
+
+
+def _h5_array(f, key: str, where: str):
+    import h5py
+
+    obj = f[key]
+    if isinstance(obj, h5py.Group):
+        missing = [k for k in ("data", "ir", "jc") if k not in obj]
+        if missing:
+            raise MMFError(f"{where}: {key} is an HDF5 group without {', '.join(missing)}; it is not a MATLAB matrix")
+        data = np.asarray(obj["data"])
+        ir = np.asarray(obj["ir"]).astype(np.int64)
+        jc = np.asarray(obj["jc"]).astype(np.int64)
+        n_rows = int(obj.attrs.get("MATLAB_sparse", ir.max() + 1 if len(ir) else 0))
+        return sp.csc_matrix((data, ir, jc), shape=(n_rows, len(jc) - 1))
+    return np.asarray(obj).T  # MATLAB is column-major: HDF5 sees the transpose
+
+
+def _load_arrays(handle, where: str, hdf5: bool) -> dict:
+    if hdf5:
+        import h5py
+
+        try:
+            with h5py.File(handle, "r") as f:
+                missing = [k for k in MAT_KEYS if k not in f]
+                if missing:
+                    raise MMFError(
+                        f"{where}: has no {', '.join(missing)} (it holds {', '.join(sorted(f.keys())) or 'nothing'}); "
+                        "expected the GC-MC/MGCNN layout with M, Otraining and Otest"
+                    )
+                return {k: _h5_array(f, k, where) for k in MAT_KEYS}
+        except OSError as exc:
+            raise MMFError(f"{where}: not a readable MAT v7.3 (HDF5) file ({exc}); check the file") from None
+    try:
+        mat = scipy.io.loadmat(handle, variable_names=list(MAT_KEYS))
+    except (ValueError, TypeError, OSError, NotImplementedError) as exc:
+        raise MMFError(f"{where}: not a readable MATLAB file ({exc}); save it as MAT v5 or v7.3") from None
+    missing = [k for k in MAT_KEYS if k not in mat]
+    if missing:
+        raise MMFError(f"{where}: has no {', '.join(missing)}; expected the GC-MC/MGCNN layout with M, Otraining and Otest")
+    return {k: mat[k] for k in MAT_KEYS}
+
+
+def read_mat(path, name: str | None = None, scale=None) -> Ratings:
+    """Read a GC-MC/MGCNN ``.mat`` file (v5 or v7.3) into :class:`Ratings` with a fixed split."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(1024)
+    if not head:
+        raise MMFError(f"{path}: the file is empty; give the .mat file with M, Otraining and Otest")
+    arrays = _load_arrays(str(path), str(path), _is_hdf5(head))
+    return _ratings_from_arrays(arrays, str(path), name or path.stem, scale)
+
+
+def read_mat_bytes(data: bytes, where: str, name: str | None = None, scale=None) -> Ratings:
+    """Like :func:`read_mat` for the bytes of an uploaded file."""
+    if not data:
+        raise MMFError(f"{where}: the file is empty; give the .mat file with M, Otraining and Otest")
+    arrays = _load_arrays(io.BytesIO(data), where, _is_hdf5(data[:1024]))
+    return _ratings_from_arrays(arrays, where, name or Path(where).stem, scale)
+
+
+def _ratings_from_arrays(arrays: dict, where: str, name: str, scale) -> Ratings:
+    M = arrays["M"]
+    shapes = {k: tuple(v.shape) for k, v in arrays.items()}
+    if len(set(shapes.values())) != 1 or len(shapes["M"]) != 2:
+        raise MMFError(f"{where}: M, Otraining and Otest must be matrices of one shape, got {shapes}; check the file")
+    n_users, n_items = shapes["M"]
+    tr = sp.coo_matrix(arrays["Otraining"])
+    te = sp.coo_matrix(arrays["Otest"])
+    tr_keys = np.unique(tr.row[tr.data != 0].astype(np.int64) * n_items + tr.col[tr.data != 0])
+    te_keys = np.unique(te.row[te.data != 0].astype(np.int64) * n_items + te.col[te.data != 0])
+    both = np.intersect1d(tr_keys, te_keys)
+    if len(both):
+        u, i = divmod(int(both[0]), n_items)
+        raise MMFError(f"{where}: entry ({u}, {i}) is in both Otraining and Otest; the masks must not overlap")
+    keys = np.concatenate([tr_keys, te_keys])
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    users, items = np.divmod(keys, n_items)
+    Md = M.tocsr() if sp.issparse(M) else np.asarray(M)
+    values = np.asarray(Md[users, items]).ravel().astype(np.float64)
+    if not np.isfinite(values).all():
+        k = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise MMFError(f"{where}: M[{users[k]}, {items[k]}] is {values[k]} under a mask; fix the file")
+    is_test = order >= len(tr_keys)
+    r = ratings_from_columns(
+        users,
+        items,
+        values,
+        name=name,
+        source=where,
+        scale=scale,
+        n_users=n_users,
+        n_items=n_items,
+    )
+    r.fixed_split = {"mat": {"train": np.flatnonzero(~is_test), "test": np.flatnonzero(is_test)}}
+    return r

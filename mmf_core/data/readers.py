@@ -1,0 +1,238 @@
+"""One entry point for every rating source: :func:`load_ratings`.
+
+A source is a folder, a file (MovieLens ratings, any delimited table, Parquet, a MATLAB
+``.mat``, a zip archive), a data set name resolved under a data folder or the download
+cache (``ml-100k``, ``ml-latest-small``, ``flixster`` ...), or uploaded bytes / a
+file-like object together with its ``filename``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path, PurePosixPath
+
+from mmf_core.data import cache as _cache
+from mmf_core.data import matlab, movielens, tables
+from mmf_core.data.movielens import MOVIELENS, _Folder
+from mmf_core.data.ratings import Ratings
+from mmf_core.errors import MMFError
+
+FORMATS = ("movielens", "table", "parquet", "mat", "zip")
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".data", ".tab", ".base", ".test")
+
+
+def _is_filelike(x) -> bool:
+    return hasattr(x, "read") and not isinstance(x, (str, os.PathLike))
+
+
+def default_data_dir() -> Path | None:
+    """``$MMF_DATA_DIR`` when set, else None (names then resolve in the download cache)."""
+    env = os.environ.get("MMF_DATA_DIR")
+    return Path(env).expanduser() if env else None
+
+
+def load_ratings(source, format: str | None = None, data_dir=None, *, filename: str | None = None, **options) -> Ratings:
+    """Read ratings from any supported source into a :class:`Ratings` value.
+
+    Parameters
+    ----------
+    source : str, Path, bytes or binary file-like
+        A folder (MovieLens layout, or a folder holding one ``.mat``), a file path, a data
+        set name (``ml-100k``, ``ml-1m``, ``ml-10m``, ``ml-20m``, ``ml-25m``, ``ml-32m``,
+        ``ml-latest``, ``ml-latest-small``, ``flixster``, ``douban``, ``yahoo_music``,
+        ``movielens``) resolved under ``data_dir``, or the bytes of an uploaded file.
+    format : ``movielens`` | ``table`` | ``parquet`` | ``mat`` | ``zip`` or None to guess
+        from the name and contents.
+    data_dir : folder holding data sets by name (``DIR/ml-100k/u.data``,
+        ``DIR/ml-100k.zip``, ``DIR/flixster/training_test_dataset_10_NNs.mat``). Defaults
+        to ``$MMF_DATA_DIR``; the download cache is searched too.
+    filename : the original file name of uploaded bytes (its extension picks the reader).
+    **options :
+        ``duplicates`` (``error`` | ``last`` | ``mean``), ``scale`` ((min, max) declared),
+        ``download`` (bool: fetch a missing public MovieLens archive into the cache),
+        table options (``columns``, ``delimiter``, ``header``) -- see
+        :func:`mmf_core.data.tables.read_table`; ``.mat`` options (``dataset``).
+    """
+    if format is not None and format not in FORMATS:
+        raise MMFError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if isinstance(source, (bytes, bytearray, memoryview)) or _is_filelike(source):
+        data = bytes(source) if not _is_filelike(source) else source.read()
+        if isinstance(data, str):
+            data = data.encode()
+        fname = filename or getattr(source, "name", None) or "upload"
+        return _load_bytes(bytes(data), str(PurePosixPath(str(fname)).name), format, options)
+    if not isinstance(source, (str, os.PathLike)):
+        raise MMFError(f"source must be a path, a data set name or bytes, got {type(source).__name__}")
+    path = Path(source).expanduser()
+    if path.exists():
+        return _load_path(path, format, options)
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise MMFError(f"data folder {data_dir} does not exist; give an existing --data_dir")
+    return _load_name(str(source), format, Path(data_dir).expanduser() if data_dir else default_data_dir(), options)
+
+
+# --------------------------------------------------------------------------- by name
+def _load_name(name: str, format, data_dir: Path | None, options: dict) -> Ratings:
+    download = bool(options.pop("download", False))
+    key = name.lower()
+    if key in matlab.MAT_DATASETS:
+        path = matlab.find_mat_file(key, data_dir)
+        return matlab.read_mat(path, name=key, **_mat_options(options))
+    if key in MOVIELENS:
+        _, inner = MOVIELENS[key]
+        candidates = []
+        if data_dir is not None:
+            candidates += [data_dir / key, data_dir / inner, data_dir / f"{key}.zip"]
+        cache_dir = _cache.cache_dir()
+        candidates += [cache_dir / f"{key}.zip"]
+        for cand in candidates:
+            if cand.is_dir() and movielens.ratings_file_in(_Folder.of_dir(cand)):
+                return _load_movielens_dir(cand, key, options)
+            if cand.is_file():
+                return _load_zip_path(cand, key, options)
+        if download:
+            archive = _cache.download_movielens(key)
+            return _load_zip_path(archive, key, options)
+        fmt, _ = MOVIELENS[key]
+        expected = (data_dir / key / fmt.ratings_file) if data_dir else (cache_dir / f"{key}.zip")
+        raise MMFError(
+            f"{key}: expected {expected} but it is not there; download it with "
+            f"`python -m mmf_core dataset {key} --download` (saved as {cache_dir / (key + '.zip')}) "
+            f"or get {movielens.movielens_url(key)} by hand and unpack it into {data_dir or 'a folder given as data_dir'}"
+        )
+    if data_dir is not None:
+        for cand in (data_dir / name,):
+            if cand.exists():
+                return _load_path(cand, format, options)
+    known = ", ".join(list(MOVIELENS) + list(matlab.MAT_DATASETS))
+    raise MMFError(f"{name}: no such file or folder, and not a known data set name ({known}); check the path")
+
+
+def _mat_options(options: dict) -> dict:
+    extra = set(options) - {"duplicates", "scale"}
+    if extra:
+        raise MMFError(f".mat files do not take {', '.join(sorted(extra))}; they take duplicates and scale")
+    opts = dict(options)
+    opts.pop("duplicates", None)
+    return opts
+
+
+def _ml_options(options: dict) -> dict:
+    extra = set(options) - {"duplicates", "scale", "titles"}
+    if extra:
+        raise MMFError(
+            f"MovieLens sources do not take {', '.join(sorted(extra))}; to map columns yourself read the "
+            "ratings file with format='table'"
+        )
+    return options
+
+
+# --------------------------------------------------------------------------- by path
+def _load_movielens_dir(path: Path, name: str, options: dict) -> Ratings:
+    return movielens.read_movielens(_Folder.of_dir(path), name, **_ml_options(options))
+
+
+def _load_zip_path(path: Path, name: str | None, options: dict) -> Ratings:
+    with open(path, "rb") as fh:
+        zf = movielens.open_zip(fh, str(path))
+        with zf:
+            return _load_zip(zf, str(path), name or path.stem, options)
+
+
+def _load_zip(zf, label: str, name: str, options: dict) -> Ratings:
+    folder = _Folder.of_zip(zf, label)
+    if movielens.ratings_file_in(folder):
+        return movielens.read_movielens(folder, name, **_ml_options(options))
+    mats = [n for n in folder.names if n.lower().endswith(".mat")]
+    if len(mats) == 1:
+        return matlab.read_mat_bytes(folder.read(mats[0]), folder.where(mats[0]), name=name, **_mat_options(options))
+    tabs = [n for n in folder.names if n.lower().endswith(TABLE_SUFFIXES + (".parquet",))]
+    if len(tabs) == 1:
+        return _load_bytes(folder.read(tabs[0]), tabs[0], None, options, label=folder.where(tabs[0]))
+    raise MMFError(
+        f"{label}: holds no ratings file (u.data, ratings.dat, ratings.csv, or a single .mat/.csv/.parquet); "
+        "check that it is the right archive"
+    )
+
+
+def _load_path(path: Path, format, options: dict) -> Ratings:
+    name = path.name
+    if path.is_dir():
+        if format in (None, "movielens") and movielens.ratings_file_in(_Folder.of_dir(path)):
+            return _load_movielens_dir(path, _guess_ml_name(path), options)
+        mats = sorted(p for p in path.glob("*.mat"))
+        if format in (None, "mat") and mats:
+            chosen = matlab.pick_mat_file(mats, path.name.lower(), where=str(path))
+            return matlab.read_mat(chosen, name=path.name, **_mat_options(options))
+        raise MMFError(
+            f"{path}: folder holds no ratings file (u.data, ratings.dat, ratings.csv or a .mat); "
+            "give the ratings file itself"
+        )
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise MMFError(f"{path}: cannot be read ({exc.strerror}); check the path and permissions") from None
+    if size == 0:
+        raise MMFError(f"{path}: the file is empty; give a ratings file with one rating per line")
+    _cache.check_fits_in_memory(path, size)
+    fmt = format or _guess_format(name)
+    if fmt == "zip":
+        return _load_zip_path(path, _guess_ml_name(path), options)
+    if fmt == "mat":
+        return matlab.read_mat(path, name=path.stem, **_mat_options(options))
+    if fmt == "movielens":
+        folder = _Folder(str(path.parent), {name: name}, lambda rel: open(path.parent / rel, "rb"))
+        # titles next to it, when present
+        for extra in ("u.item", "movies.dat", "movies.csv"):
+            if (path.parent / extra).is_file():
+                folder.names[extra] = extra
+        return movielens.read_movielens(folder, _guess_ml_name(path.parent), **_ml_options(options))
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if fmt == "parquet":
+        return tables.read_parquet(data, str(path), name=path.name, **options)
+    return tables.read_table(data, str(path), name=path.name, **options)
+
+
+def _guess_ml_name(path: Path) -> str:
+    stem = path.name[:-4] if path.name.lower().endswith(".zip") else path.name
+    low = stem.lower()
+    if low == "ml-10m100k":
+        return "ml-10m"
+    return low if low in MOVIELENS else stem
+
+
+def _guess_format(filename: str) -> str:
+    low = filename.lower()
+    if low.endswith(".zip"):
+        return "zip"
+    if low.endswith(".mat"):
+        return "mat"
+    if low.endswith((".parquet", ".pq")):
+        return "parquet"
+    if low in ("u.data", "ratings.dat"):
+        return "movielens"
+    return "table"
+
+
+def _load_bytes(data: bytes, filename: str, format, options: dict, label: str | None = None) -> Ratings:
+    label = label or filename
+    if not data:
+        raise MMFError(f"{label}: the file is empty; upload a ratings file with one rating per line")
+    fmt = format or _guess_format(filename)
+    if fmt == "table" and data[:4] == b"PK\x03\x04":
+        fmt = "zip"
+    if fmt == "zip":
+        zf = movielens.open_zip(data, label)
+        with zf:
+            return _load_zip(zf, label, _guess_ml_name(Path(filename)), options)
+    if fmt == "mat":
+        return matlab.read_mat_bytes(data, label, name=Path(filename).stem, **_mat_options(options))
+    if fmt == "movielens":
+        folder = _Folder(label.rsplit("/", 1)[0] if "/" in label else ".", {filename: filename}, lambda rel: io.BytesIO(data))
+        return movielens.read_movielens(folder, "upload", **_ml_options(options))
+    if fmt == "parquet":
+        return tables.read_parquet(data, label, name=filename, **options)
+    return tables.read_table(data, label, name=filename, **options)

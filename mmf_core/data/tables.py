@@ -1,0 +1,265 @@
+"""Generic rating tables: delimited text (comma, tab, semicolon, pipe, ``::``, whitespace;
+with or without a header) and Parquet, with a column mapping that is guessed when obvious
+and can always be given.
+
+A column mapping is a dict ``{"user": col, "item": col, "rating": col, "timestamp": col}``
+(``timestamp`` optional) where ``col`` is a column name or a 0-based position. The CLI
+form is the string ``"user=userId,item=movieId,rating=rating"``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pandas as pd
+
+from mmf_core.data.build import ratings_from_columns
+from mmf_core.data.ratings import Ratings
+from mmf_core.errors import MMFError
+
+ROLES = ("user", "item", "rating", "timestamp")
+REQUIRED = ("user", "item", "rating")
+
+SYNONYMS = {
+    "user": ("user", "userid", "user_id", "uid", "users", "customer", "customerid", "customer_id", "reviewer", "reviewerid", "member"),
+    "item": ("item", "itemid", "item_id", "iid", "items", "movie", "movieid", "movie_id", "product", "productid",
+             "product_id", "asin", "book", "isbn", "song", "songid", "track", "artist", "business_id", "game"),
+    "rating": ("rating", "ratings", "score", "stars", "star", "value", "rate", "grade", "bookrating", "book_rating"),
+    "timestamp": ("timestamp", "time", "ts", "date", "datetime", "unixtime", "unix_time", "created", "created_at", "when"),
+}
+
+DELIMITERS = {"tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "whitespace": r"\s+", "double-colon": "::"}
+_SNIFF_ORDER = ("::", "\t", ",", ";", "|", r"\s+")
+
+
+def _norm(name) -> str:
+    return re.sub(r"[^a-z0-9_]", "", str(name).strip().lower())
+
+
+def parse_columns(columns) -> dict | None:
+    """Normalise a column mapping given as dict or ``"user=a,item=b,rating=c"``."""
+    if columns is None:
+        return None
+    if isinstance(columns, str):
+        out = {}
+        for part in [p for p in columns.split(",") if p.strip()]:
+            if "=" not in part:
+                raise MMFError(f"column mapping {columns!r}: write it as user=COL,item=COL,rating=COL[,timestamp=COL]")
+            role, col = (s.strip() for s in part.split("=", 1))
+            out[role] = int(col) if col.isdigit() else col
+        columns = out
+    if not isinstance(columns, dict):
+        raise MMFError(f"columns must be a mapping like {{'user': 'userId', 'item': 'movieId', 'rating': 'rating'}}, got {columns!r}")
+    bad = sorted(set(columns) - set(ROLES))
+    if bad:
+        raise MMFError(f"column mapping has unknown role(s) {', '.join(bad)}; the roles are {', '.join(ROLES)}")
+    missing = [r for r in REQUIRED if columns.get(r) is None]
+    if missing:
+        raise MMFError(f"column mapping lacks {', '.join(missing)}; give at least user, item and rating")
+    return {k: v for k, v in columns.items() if v is not None}
+
+
+def _decode(data: bytes, encoding: str | None) -> str:
+    if encoding:
+        return data.decode(encoding, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _split_line(line: str, sep: str) -> list[str]:
+    return line.split() if sep == r"\s+" else line.split(sep)
+
+
+def sniff(sample_lines: list[str], where: str, delimiter: str | None = None) -> str:
+    """Pick the delimiter that splits every sample line into the same number (>= 3) of fields."""
+    if delimiter is not None:
+        return DELIMITERS.get(delimiter, delimiter)
+    best_two = None
+    for sep in _SNIFF_ORDER:
+        counts = {len(_split_line(line, sep)) for line in sample_lines}
+        if len(counts) == 1:
+            (c,) = counts
+            if c >= 3:
+                return sep
+            if c == 2 and best_two is None:
+                best_two = sep
+    shown = sample_lines[0][:80] if sample_lines else ""
+    if best_two is not None:
+        raise MMFError(
+            f"{where}: line 1 ({shown!r}) has only 2 columns; a ratings table needs user, item and rating columns"
+        )
+    raise MMFError(
+        f"{where}: could not tell the delimiter from line 1 ({shown!r}); give delimiter= "
+        "(comma, tab, semicolon, pipe, whitespace) and check that every line has the same number of fields"
+    )
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def guess_header(first: list[str]) -> bool:
+    """A first line is a header when it names a known column or holds no number at all."""
+    if any(_norm(f) in SYNONYMS[r] for r in ROLES for f in first):
+        return True
+    return not any(_is_number(f.strip().strip('"')) for f in first)
+
+
+def guess_mapping(names: list, header: bool) -> dict | None:
+    """Propose a column mapping from header names (or positions 0..3 without a header)."""
+    mapping = {}
+    if header:
+        for role in ROLES:
+            for col in names:
+                if _norm(col) in SYNONYMS[role] and col not in mapping.values():
+                    mapping[role] = col
+                    break
+        if all(r in mapping for r in REQUIRED):
+            return mapping
+    if len(names) in (3, 4):
+        return dict(zip(ROLES, list(names)[: len(names)]))
+    return None
+
+
+def _sample(data: bytes, encoding, max_lines: int = 50) -> list[str]:
+    text = _decode(data[: 1 << 16], encoding)
+    lines = text.splitlines()
+    if len(data) > 1 << 16 and lines:
+        lines = lines[:-1]  # maybe cut
+    return [ln for ln in lines if ln.strip()][:max_lines]
+
+
+def _read_frame(data: bytes, where: str, sep: str, header: bool, encoding) -> pd.DataFrame:
+    if sep == "::":
+        data = data.replace(b"::", b"\t")
+        sep = "\t"
+    kw = {"sep": sep, "header": 0 if header else None, "encoding": encoding or "utf-8"}
+    if sep != r"\s+":
+        try:
+            return pd.read_csv(io.BytesIO(data), engine="pyarrow", **kw)
+        except MemoryError:
+            raise MMFError(f"{where}: too large to load in this machine's memory; use a machine with more RAM or a sample") from None
+        except Exception:  # noqa: BLE001 - the C engine below names the offending line
+            pass
+    try:
+        return pd.read_csv(io.BytesIO(data), engine="c", encoding_errors="replace", **{k: v for k, v in kw.items() if k != "encoding"}, skip_blank_lines=False)
+    except pd.errors.EmptyDataError:
+        raise MMFError(f"{where}: the file is empty; give a ratings file with one rating per line") from None
+    except pd.errors.ParserError as exc:
+        msg = str(exc).replace("Error tokenizing data. C error: ", "").strip().rstrip(".")
+        raise MMFError(f"{where}: {msg}; every line must have the same number of fields -- check the delimiter") from None
+    except MemoryError:
+        raise MMFError(f"{where}: too large to load in this machine's memory; use a machine with more RAM or a sample") from None
+
+
+def _column(df: pd.DataFrame, col, role: str, where: str) -> pd.Series:
+    if isinstance(col, (int, np.integer)) and col not in df.columns:
+        if not 0 <= col < df.shape[1]:
+            raise MMFError(f"{where}: the {role} column {col} does not exist (the file has {df.shape[1]} columns, 0-based)")
+        return df.iloc[:, int(col)]
+    if col not in df.columns:
+        raise MMFError(f"{where}: no column {col!r} for {role}; the columns are {', '.join(map(str, df.columns))}")
+    return df[col]
+
+
+def _timestamps(s: pd.Series, where: str, first_line: int) -> np.ndarray:
+    if s.isna().any():
+        k = int(np.flatnonzero(s.isna().to_numpy())[0])
+        raise MMFError(f"{where}: line {k + first_line}: the timestamp is missing; fix that line or leave timestamps out")
+    if pd.api.types.is_numeric_dtype(s):
+        return s.to_numpy().astype(np.int64)
+    parsed = pd.to_datetime(s, errors="coerce", utc=True)
+    if parsed.isna().any():
+        k = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        raise MMFError(f"{where}: line {k + first_line}: timestamp {s.iloc[k]!r} is neither a number nor a date")
+    return (parsed.astype("int64") // 10**9).to_numpy()
+
+
+def _frame_to_ratings(df: pd.DataFrame, mapping: dict, where: str, name: str, first_line: int, duplicates, scale) -> Ratings:
+    cols = {role: _column(df, col, role, where) for role, col in mapping.items()}
+    ts = _timestamps(cols["timestamp"], where, first_line) if "timestamp" in cols else None
+    return ratings_from_columns(
+        cols["user"],
+        cols["item"],
+        cols["rating"].to_numpy(),
+        ts,
+        name=name,
+        source=where,
+        first_line=first_line,
+        scale=scale,
+        duplicates=duplicates,
+    )
+
+
+def read_table(
+    data: bytes,
+    where: str,
+    name: str | None = None,
+    *,
+    columns=None,
+    delimiter: str | None = None,
+    header: bool | None = None,
+    encoding: str | None = None,
+    duplicates: str = "error",
+    scale=None,
+) -> Ratings:
+    """Read a delimited rating table.
+
+    Parameters
+    ----------
+    data : the file's bytes.
+    where : the file name used in messages.
+    columns : column mapping (see module doc); guessed when None.
+    delimiter : ``","``, ``"\\t"``, ``";"``, ``"|"``, ``"::"``, ``"whitespace"`` or a name
+        from :data:`DELIMITERS`; sniffed when None.
+    header : whether line 1 names the columns; guessed when None.
+    """
+    if not data.strip():
+        raise MMFError(f"{where}: the file is empty; give a ratings file with one rating per line")
+    lines = _sample(data, encoding)
+    sep = sniff(lines, where, delimiter)
+    first = [f.strip().strip('"') for f in _split_line(lines[0], sep)]
+    if len(first) < 3:
+        raise MMFError(
+            f"{where}: line 1 has {len(first)} field(s) with delimiter {sep!r}; a ratings table needs user, item "
+            "and rating columns -- check the delimiter"
+        )
+    has_header = guess_header(first) if header is None else bool(header)
+    df = _read_frame(data, where, sep, has_header, encoding)
+    if df.shape[1] < 3:
+        raise MMFError(f"{where}: has {df.shape[1]} column(s) with delimiter {sep!r}; need user, item and rating -- check the delimiter")
+    mapping = parse_columns(columns) or guess_mapping(list(df.columns), has_header)
+    if mapping is None:
+        raise MMFError(
+            f"{where}: cannot tell which columns hold user, item and rating (columns: {', '.join(map(str, df.columns))}); "
+            "give columns=user=COL,item=COL,rating=COL"
+        )
+    return _frame_to_ratings(df, mapping, where, name or where, 2 if has_header else 1, duplicates, scale)
+
+
+def read_parquet(data: bytes, where: str, name: str | None = None, *, columns=None, duplicates: str = "error", scale=None, **unused) -> Ratings:
+    """Read a Parquet rating table (column mapping guessed from the column names, or given)."""
+    extra = set(unused) - {"delimiter", "header", "encoding"}
+    if extra:
+        raise MMFError(f"Parquet files do not take {', '.join(sorted(extra))}")
+    try:
+        df = pd.read_parquet(io.BytesIO(data))
+    except MemoryError:
+        raise MMFError(f"{where}: too large to load in this machine's memory; use a machine with more RAM or a sample") from None
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds
+        raise MMFError(f"{where}: not a readable Parquet file ({type(exc).__name__}); check the file or export it again") from None
+    mapping = parse_columns(columns) or guess_mapping(list(df.columns), True)
+    if mapping is None:
+        raise MMFError(
+            f"{where}: cannot tell which columns hold user, item and rating (columns: {', '.join(map(str, df.columns))}); "
+            "give columns=user=COL,item=COL,rating=COL"
+        )
+    return _frame_to_ratings(df, mapping, where, name or where, 1, duplicates, scale)
