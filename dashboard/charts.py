@@ -1,0 +1,224 @@
+"""Interactive plotly charts with units and readable labels.
+
+Every function is pure: numbers in, a ``plotly.graph_objects.Figure`` out, so the pages
+only place them and the tests can check them without a browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+PALETTE = ("#3559c7", "#d9534f", "#2a9d8f", "#e9a23b", "#7b4fc9", "#6c757d", "#c2185b", "#00838f")
+FONT = dict(family="Inter, Source Sans Pro, sans-serif", size=13)
+
+
+def _layout(fig: go.Figure, *, height: int = 380, title: str | None = None, legend: bool = True) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin=dict(l=10, r=10, t=40 if title else 30, b=10),
+        font=FONT,
+        title=dict(text=title, x=0.0, xanchor="left") if title else None,
+        template="plotly_white",
+        showlegend=legend,
+        legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0.0),
+        hovermode="x unified",
+    )
+    return fig
+
+
+def color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def training_curves(curves: Mapping[str, pd.DataFrame], *, loss_label: str = "train loss (MSE)",
+                    val_label: str = "validation RMSE (rating points)", height: int = 380) -> go.Figure:
+    """Train loss and validation RMSE per epoch of several runs, side by side.
+
+    Parameters
+    ----------
+    curves : label -> DataFrame with columns ``epoch``, ``train_loss`` and optionally
+        ``val_rmse``; one line per label in each panel, same colour in both.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(loss_label, val_label), horizontal_spacing=0.08)
+    for i, (label, df) in enumerate(curves.items()):
+        if df is None or len(df) == 0:
+            continue
+        c = color(i)
+        fig.add_trace(go.Scatter(x=df["epoch"], y=df["train_loss"], mode="lines+markers", name=label,
+                                 legendgroup=label, line=dict(color=c, width=2), marker=dict(size=5),
+                                 hovertemplate="epoch %{x}<br>train loss %{y:.4f}<extra>" + label + "</extra>"),
+                      row=1, col=1)
+        if "val_rmse" in df and df["val_rmse"].notna().any():
+            fig.add_trace(go.Scatter(x=df["epoch"], y=df["val_rmse"], mode="lines+markers", name=label,
+                                     legendgroup=label, showlegend=False, line=dict(color=c, width=2),
+                                     marker=dict(size=5),
+                                     hovertemplate="epoch %{x}<br>val RMSE %{y:.4f}<extra>" + label + "</extra>"),
+                          row=1, col=2)
+    fig.update_xaxes(title_text="epoch", row=1, col=1)
+    fig.update_xaxes(title_text="epoch", row=1, col=2)
+    fig.update_yaxes(title_text="mean squared error (rating points²)", row=1, col=1)
+    fig.update_yaxes(title_text="RMSE (rating points)", row=1, col=2)
+    _layout(fig, height=height)
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def heatmap(matrix: np.ndarray, title: str, *, zmin: float = 0.0, zmax: float = 1.0,
+            x_label: str = "factor of run b", y_label: str = "factor of run a",
+            colorbar: str = "|cosine|", height: int = 340) -> go.Figure:
+    """A square similarity heatmap, rows top to bottom, with hover values."""
+    m = np.asarray(matrix, dtype=float)
+    fig = go.Figure(go.Heatmap(z=m, x=list(range(m.shape[1])), y=list(range(m.shape[0])), zmin=zmin, zmax=zmax,
+                               colorscale="Viridis", colorbar=dict(title=colorbar, thickness=12),
+                               hovertemplate=f"{y_label} %{{y}}<br>{x_label} %{{x}}<br>{colorbar} %{{z:.3f}}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title_text=y_label, scaleanchor="x", constrain="domain")
+    fig.update_xaxes(title_text=x_label, constrain="domain")
+    return _layout(fig, height=height, title=title, legend=False)
+
+
+def spectrum_lines(methods: Sequence[Mapping], r_budget: int | None, *, top: int | None = None,
+                   log: bool = True, height: int = 400, title: str | None = None) -> go.Figure:
+    """Singular values against their index (1-based), one line per method.
+
+    ``methods``: dicts with ``label`` and ``singular_values`` (descending). A dashed line
+    marks the rank budget.
+    """
+    fig = go.Figure()
+    for i, m in enumerate(methods):
+        s = np.asarray(m["singular_values"], dtype=float)
+        if top:
+            s = s[:top]
+        fig.add_trace(go.Scatter(x=np.arange(1, len(s) + 1), y=s, mode="lines", name=str(m["label"]),
+                                 line=dict(color=color(i), width=2),
+                                 hovertemplate="index %{x}<br>σ %{y:.4g}<extra>" + str(m["label"]) + "</extra>"))
+    if r_budget:
+        fig.add_vline(x=r_budget, line=dict(color="#444", dash="dash", width=1.5),
+                      annotation_text=f"rank budget R = {r_budget}", annotation_position="top right")
+    fig.update_xaxes(title_text="singular value index")
+    fig.update_yaxes(title_text="singular value σ" + (" (log scale)" if log else ""), type="log" if log else "linear",
+                     exponentformat="power")
+    _layout(fig, height=height, title=title)
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def spectrum_heatmap(methods: Sequence[Mapping], r_budget: int | None, *, top: int | None = None,
+                     log10: bool = True, height: int | None = None, title: str | None = None) -> go.Figure:
+    """The reference's view: methods (rows) x singular value index, colour = value."""
+    rows = []
+    labels = []
+    width = 0
+    for m in methods:
+        s = np.asarray(m["singular_values"], dtype=float)
+        if top:
+            s = s[:top]
+        rows.append(s)
+        labels.append(str(m["label"]))
+        width = max(width, len(s))
+    z = np.full((len(rows), width), np.nan)
+    for i, s in enumerate(rows):
+        z[i, : len(s)] = s
+    if log10:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.log10(np.where(z > 0, z, np.nan))
+    cb = "log10 σ" if log10 else "σ"
+    fig = go.Figure(go.Heatmap(z=z, x=np.arange(1, width + 1), y=labels, colorscale="Magma",
+                               colorbar=dict(title=cb, thickness=12),
+                               hovertemplate="%{y}<br>index %{x}<br>" + cb + " %{z:.3f}<extra></extra>"))
+    if r_budget:
+        fig.add_vline(x=r_budget + 0.5, line=dict(color="#00e5ff", width=2),
+                      annotation_text=f"R = {r_budget}", annotation_position="top")
+    fig.update_xaxes(title_text="singular value index")
+    fig.update_yaxes(title_text="method", autorange="reversed")
+    return _layout(fig, height=height or 120 + 40 * len(labels), title=title, legend=False)
+
+
+def rating_histogram(values: Sequence, counts: Sequence, *, height: int = 300) -> go.Figure:
+    fig = go.Figure(go.Bar(x=[str(v) for v in values], y=list(counts), marker_color=PALETTE[0],
+                           hovertemplate="rating %{x}<br>%{y:,} ratings<extra></extra>"))
+    fig.update_xaxes(title_text="rating value", type="category")
+    fig.update_yaxes(title_text="number of ratings")
+    return _layout(fig, height=height, title="Rating histogram", legend=False)
+
+
+def degree_distribution(user_counts: np.ndarray, item_counts: np.ndarray, *, height: int = 300) -> go.Figure:
+    """How many users (items) have a given number of ratings, on log-log axes."""
+    fig = go.Figure()
+    for i, (name, counts) in enumerate((("users", user_counts), ("items", item_counts))):
+        counts = np.asarray(counts, dtype=np.int64)
+        if counts.size == 0:
+            continue
+        k, n = np.unique(counts, return_counts=True)
+        fig.add_trace(go.Scatter(x=k, y=n, mode="markers", name=name, marker=dict(color=color(i), size=6, opacity=0.75),
+                                 hovertemplate="%{y:,} " + name + " with %{x:,} ratings<extra></extra>"))
+    fig.update_xaxes(title_text="ratings per user / item (log scale)", type="log")
+    fig.update_yaxes(title_text="how many (log scale)", type="log")
+    _layout(fig, height=height, title="Degree distributions")
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def sweep_lines(df: pd.DataFrame, x: str, *, y: str = "rel_fro", x_label: str, y_label: str = "relative error ‖X̂ − X‖_F / ‖X‖_F",
+                baselines_flat: Sequence[str] = (), title: str | None = None, height: int = 380) -> go.Figure:
+    """Mean ± std over seeds of ``y`` against ``x``, one line per method.
+
+    Methods named in ``baselines_flat`` do not depend on ``x`` and are drawn as horizontal
+    lines (the reference's K-ratio plot).
+    """
+    fig = go.Figure()
+    g = df.groupby(["method", x])[y].agg(["mean", "std"]).reset_index()
+    for i, (method, part) in enumerate(g.groupby("method", sort=False)):
+        part = part.sort_values(x)
+        std = part["std"].fillna(0.0)
+        if method in baselines_flat:
+            level = float(part["mean"].mean())
+            fig.add_hline(y=level, line=dict(color=color(i), dash="dot", width=2))
+            fig.add_trace(go.Scatter(x=[part[x].min(), part[x].max()], y=[level, level], mode="lines", name=f"{method} (baseline)",
+                                     line=dict(color=color(i), dash="dot", width=2), hoverinfo="skip"))
+            continue
+        fig.add_trace(go.Scatter(x=part[x], y=part["mean"], mode="lines+markers", name=str(method),
+                                 line=dict(color=color(i), width=2), error_y=dict(type="data", array=std, visible=True),
+                                 hovertemplate=f"{x_label} %{{x}}<br>{y} %{{y:.4g}}<extra>{method}</extra>"))
+    fig.update_xaxes(title_text=x_label)
+    fig.update_yaxes(title_text=y_label)
+    _layout(fig, height=height, title=title)
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def mask_picture(masks: np.ndarray, *, title: str | None = None, height: int = 300) -> go.Figure:
+    """The K masks of MMF over the base rank: one line per mixture component.
+
+    Parameters
+    ----------
+    masks : array (K, Rb), mask value of component k at factor index r.
+    """
+    masks = np.asarray(masks, dtype=float)
+    fig = go.Figure()
+    for k in range(masks.shape[0]):
+        fig.add_trace(go.Scatter(x=np.arange(masks.shape[1]), y=masks[k], mode="lines+markers", name=f"component {k + 1}",
+                                 line=dict(color=color(k), width=2, shape="spline"), marker=dict(size=4)))
+    fig.update_xaxes(title_text="factor index r (0 … Rb−1)")
+    fig.update_yaxes(title_text="mask weight")
+    _layout(fig, height=height, title=title)
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def bars(df: pd.DataFrame, x: str, y: str, *, color_by: str | None = None, x_label: str, y_label: str,
+         title: str | None = None, height: int = 320) -> go.Figure:
+    fig = go.Figure()
+    if color_by:
+        for i, (key, part) in enumerate(df.groupby(color_by, sort=False)):
+            fig.add_trace(go.Bar(x=part[x].astype(str), y=part[y], name=str(key), marker_color=color(i)))
+        fig.update_layout(barmode="group")
+    else:
+        fig.add_trace(go.Bar(x=df[x].astype(str), y=df[y], marker_color=PALETTE[0]))
+    fig.update_xaxes(title_text=x_label)
+    fig.update_yaxes(title_text=y_label)
+    return _layout(fig, height=height, title=title, legend=bool(color_by))

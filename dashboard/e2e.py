@@ -1,0 +1,141 @@
+"""Drive the dashboard from outside: start ``streamlit run`` on a free loopback port and
+steer Debian's Chromium through Playwright. Used by ``tests/test_e2e_browser.py`` and
+``bench/bench_dashboard.py``; never imported by the app itself.
+
+Playwright only drives the browser that is already installed at ``/usr/bin/chromium``;
+nothing here downloads a browser.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StreamlitServer:
+    """``streamlit run dashboard/app.py`` in a child process, on 127.0.0.1:<port>."""
+
+    def __init__(self, store: Path, port: int | None = None, log_path: Path | None = None, env: dict | None = None):
+        self.store = Path(store)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(log_path) if log_path else self.store.parent / f"streamlit-{self.port}.log"
+        self.env = env or {}
+        self.proc: subprocess.Popen | None = None
+        self.started_at: float | None = None
+
+    def start(self) -> StreamlitServer:
+        env = dict(os.environ)
+        env.update({"MMF_STORE": str(self.store), "PYTHONUNBUFFERED": "1"})
+        env.update(self.env)
+        self.store.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "wb")
+        cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(self.port),
+               "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> float:
+        """Wait until ``/_stcore/health`` answers ok; seconds since start."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.proc.returncode}; log:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=1) as resp:
+                    if resp.status == 200:
+                        return time.monotonic() - self.started_at
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"streamlit did not answer within {timeout:.0f} s; log:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+@contextmanager
+def chromium_page(width: int = 1400, height: int = 1000):
+    """A Playwright page in headless Debian Chromium (no download, no sandbox)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.set_default_timeout(60_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def wait_idle(page, timeout: float = 60.0, settle: float = 0.3) -> None:
+    """Wait until the app is connected and its script is not running (then a short settle)."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-connection-state="CONNECTED"]', timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state")
+        if state in ("notRunning", "initial"):
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= settle:
+                return
+        else:
+            quiet_since = None
+        time.sleep(0.05)
+
+
+def open_page(page, title: str, timeout: float = 60.0) -> None:
+    """Click the sidebar link called ``title`` and wait for the page's title."""
+    page.locator('[data-testid="stSidebarNavLink"]', has_text=title).first.click()
+    page.wait_for_selector(f'h1:has-text("{title}")', timeout=timeout * 1000)
+    wait_idle(page, timeout)
+
+
+def screenshot(page, name: str, folders) -> list[Path]:
+    """Save a full-page PNG called ``name``.png in each of ``folders``."""
+    paths = []
+    for folder in folders:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        paths.append(path)
+    return paths

@@ -1,0 +1,71 @@
+"""Home: what MMF is, one-click demos, and what the studio is doing right now."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, demos, runstore, system, ui
+
+st.title("MMF Studio")
+
+left, right = st.columns([1.05, 1], gap="large")
+with left:
+    st.markdown(
+        """
+**Matrix factorization** explains a table of ratings as the product of two thin tables,
+one row of numbers per user and one per item, so what it can express is capped by the
+number of columns you pay for.
+
+**Masked Mixture Factorization (MMF)** spends the same number of parameters, but looks at
+those columns through *K* smooth masks and adds the *K* masked products up, which lets
+the result reach up to *K* times the rank.
+
+Each user and item also learns a small **shift** that slides its masks, so different
+groups of people can use different parts of the same factors.
+"""
+    )
+    st.caption("The picture: the K = 4 masks of the sin family over a base rank of 16. "
+               "Component k weighs factor r by sin(r·k/K); each component sees the factors differently.")
+with right:
+    K, Rb = 4, 16
+    w = np.linspace(1 / K, 1, K)
+    masks = np.sin(np.arange(Rb)[None, :] * w[:, None])
+    st.plotly_chart(charts.mask_picture(masks, title="Four masks, one set of factors"), key="home_masks",
+                    config={"displayModeBar": False})
+
+st.subheader("Try it: one-click demos, no file needed")
+st.caption("Each demo is submitted to the run store and trains in a background worker; "
+           "the link opens the page that shows it. Asking again reuses the finished run.")
+cols = st.columns(3, gap="medium")
+for col, demo in zip(cols, demos.DEMOS):
+    with col, st.container(border=True):
+        st.markdown(f"**{demo.title}**")
+        st.caption(demo.blurb)
+        with ui.guard():
+            if st.button(f"Run: {demo.button}", key=f"demo_{demo.key}", type="primary", width="stretch"):
+                ids = demos.launch(demo)
+                st.session_state[f"demo_runs_{demo.key}"] = ids
+            ids = st.session_state.get(f"demo_runs_{demo.key}")
+            if ids:
+                st.page_link(demo.page, label=f"Open {demo.page_title} →", icon=":material/open_in_new:",
+                             query_params={"runs": ",".join(ids)})
+
+
+@st.fragment(run_every=2)
+def _status():
+    with ui.guard():
+        runs = runstore.list_runs()
+        active = [r for r in runs if r.get("status") in runstore.ACTIVE]
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Running or queued", len(active))
+        c2.metric("Runs in the store", len(runs))
+        c3.metric("Store size", ui.fmt_bytes(runstore.size_bytes()))
+        st.caption(f"Device: {system.device_description()} · store folder: {runstore.store_root()}")
+        if active:
+            st.dataframe(pd.DataFrame([{"run": r.get("id"), "experiment": r.get("kind"), "status": r.get("status"),
+                                        "started": r.get("created_at") or r.get("created")} for r in active]),
+                         hide_index=True, width="stretch")
+
+
+st.subheader("Right now")
+_status()
