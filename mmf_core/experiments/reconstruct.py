@@ -1,0 +1,296 @@
+"""Reconstruction (MMF.md section 4): MMF against MF-type baselines on a dense matrix.
+
+For every ``(R, K)`` setting of the sweep and every seed, each method reconstructs the
+synthetic matrix ``X`` at the parameter budget of a rank-``R`` MF. ``X`` is scaled to
+Frobenius norm ``K`` (or ``x_target_fro``) for training; errors are reported on the
+original scale. One result row per (setting, seed, method), with the reference's columns.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from mmf_core.analysis.sweeps import Setting, sweep_mode, sweep_settings
+from mmf_core.data.synthetic import DISTS, block_diagonal_matrix, gaussian_matrix, nonnegative
+from mmf_core.device import pick_device
+from mmf_core.errors import MMFError
+from mmf_core.experiments import ExperimentResult, RunContext
+from mmf_core.experiments import _common as c
+
+#: method keys (as the reference's --methods takes them) -> names in the result rows
+METHODS = {"mmf": "MMF", "svd": "SVD", "mf_sgd": "MF_SGD", "mf_ridge": "MF_Ridge", "mf_bias": "MF_Bias", "nmf": "NMF"}
+DEFAULT_METHODS = ["mmf", "svd", "mf_sgd", "mf_ridge", "mf_bias", "nmf"]
+DATA_MODES = ("random", "blockdiag")
+COLUMNS = ["seed", "I", "J", "R", "K", "K_ratio", "budget", "method", "params", "best_epoch", "train_time_sec",
+           "mse", "rel_fro"]
+
+DEFAULTS = {
+    "I": 1080,
+    "J": 1080,
+    "R": None,  # a single rank; used when R_list is not given
+    "R_list": None,  # None: [R] when R is given, else [80, 160, 240] (the reference's default)
+    "K": None,  # a fixed K (used when no K ratio is given)
+    "K_ratio": None,  # None: 0.4 unless K is given; < 0: use K (as the reference)
+    "K_ratio_list": None,
+    "methods": None,  # None: all six (NMF only where X is non-negative)
+    "epochs": 2000,
+    "log_every": 200,
+    "lr_factors": 2e-2,
+    "lr_shifts": 1e-2,
+    "lr_mf_sgd": 2e-1,
+    "mf_sgd_momentum": 0.999,
+    "lr_mf_ridge": 2e-2,
+    "ridge_lambda": 1e-3,
+    "lr_mf_bias": 2e-2,
+    "bias_ridge_lambda": 0.0,
+    "bias_rank_bonus": 0,
+    "lr_nmf": 2e-2,
+    "mask_mode_A": "gaussian",
+    "mask_mode_B": "gaussian",
+    "data_mode": "blockdiag",
+    "dist": "normal",
+    "data_nonneg": False,
+    "num_blocks": 6,
+    "block_scale": 1.0,
+    "offblock_noise_scale": 0.01,
+    "x_target_fro": -1.0,
+    "seed": 42,
+    "seeds": None,
+    "device": None,
+}
+DEFAULT_R_LIST = [80, 160, 240]
+DEFAULT_K_RATIO = 0.4
+DEFAULT_K = 40
+
+
+def validate(params: dict) -> dict:
+    """Canonical parameters (see :data:`DEFAULTS`) or a one-line MMFError."""
+    c.known(params, DEFAULTS, "reconstruct")
+    p = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
+    out: dict = {}
+    out["I"] = c.as_int(p["I"], "I", 1)
+    out["J"] = c.as_int(p["J"], "J", 1)
+
+    # ranks
+    R_list = c.int_list(p["R_list"], "R_list") if p["R_list"] is not None else []
+    if not R_list:
+        R_list = [c.as_int(p["R"], "R")] if p["R"] is not None else list(DEFAULT_R_LIST)
+    for R in R_list:
+        if R < 2:
+            raise MMFError(f"R must be at least 2 (MMF base rank R - K >= 1 with K >= 1), got R={R}")
+    out["R_list"] = R_list
+
+    # mixture sizes
+    ratios = c.float_list(p["K_ratio_list"], "K_ratio_list", low=0.0, high=1.0, low_open=True, high_open=True) \
+        if p["K_ratio_list"] is not None else []
+    K = None
+    if not ratios:
+        if p["K_ratio"] is not None:
+            r = c.as_float(p["K_ratio"], "K_ratio")
+            if r >= 0:
+                ratios = [c.as_float(r, "K_ratio", low=0.0, high=1.0, low_open=True, high_open=True)]
+        if not ratios:
+            if p["K"] is not None or (p["K_ratio"] is not None and float(p["K_ratio"]) < 0):
+                K = c.as_int(p["K"] if p["K"] is not None else DEFAULT_K, "K", 1)
+            else:
+                ratios = [DEFAULT_K_RATIO]
+    out["K_ratio_list"] = ratios or None
+    out["K"] = K
+    sweep_settings(R_list, ratios or None, K)  # raises on K >= R
+
+    # data
+    mode = str(p["data_mode"]).lower()
+    mode = {"block": "blockdiag", "block_diag": "blockdiag", "gaussian": "random"}.get(mode, mode)
+    out["data_mode"] = c.choice(mode, "data_mode", DATA_MODES)
+    out["dist"] = c.choice(p["dist"], "dist", DISTS)
+    out["data_nonneg"] = c.as_bool(p["data_nonneg"], "data_nonneg")
+    out["num_blocks"] = c.as_int(p["num_blocks"], "num_blocks", 1, min(out["I"], out["J"]))
+    out["block_scale"] = c.as_float(p["block_scale"], "block_scale", low=0.0, low_open=True)
+    out["offblock_noise_scale"] = c.as_float(p["offblock_noise_scale"], "offblock_noise_scale", low=0.0)
+    out["x_target_fro"] = c.as_float(p["x_target_fro"], "x_target_fro")
+    if out["x_target_fro"] == 0:
+        raise MMFError("x_target_fro must be > 0 (a target norm) or < 0 (scale X to norm K); got 0")
+
+    # methods
+    if p["methods"] is None:
+        methods = [m for m in DEFAULT_METHODS if m != "nmf" or out["data_nonneg"]]
+    else:
+        methods = []
+        for m in c.str_list(p["methods"]):
+            key = m.lower().replace("-", "_").replace("+", "_")
+            if key not in METHODS:
+                raise MMFError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+            if key not in methods:
+                methods.append(key)
+        if not methods:
+            raise MMFError(f"no method given; pass --methods with some of {', '.join(METHODS)}")
+        if "nmf" in methods and not out["data_nonneg"]:
+            raise MMFError(f"NMF needs non-negative data but the {out['data_mode']} matrix has negative entries; "
+                           f"add --data_nonneg or drop nmf from --methods")
+    out["methods"] = methods
+
+    # optimisation
+    out["epochs"] = c.as_int(p["epochs"], "epochs", 1)
+    out["log_every"] = c.as_int(p["log_every"], "log_every", 0)
+    for name in ("lr_factors", "lr_shifts", "lr_mf_sgd", "lr_mf_ridge", "lr_mf_bias", "lr_nmf"):
+        out[name] = c.lr(p[name], name)
+    out["mf_sgd_momentum"] = c.as_float(p["mf_sgd_momentum"], "mf_sgd_momentum", 0.0, 1.0, high_open=True)
+    out["ridge_lambda"] = c.as_float(p["ridge_lambda"], "ridge_lambda", low=0.0)
+    out["bias_ridge_lambda"] = c.as_float(p["bias_ridge_lambda"], "bias_ridge_lambda", low=0.0)
+    out["bias_rank_bonus"] = c.as_int(p["bias_rank_bonus"], "bias_rank_bonus")
+    out["mask_mode_A"] = c.mask(p["mask_mode_A"], "mask_mode_A", "dense")
+    out["mask_mode_B"] = c.mask(p["mask_mode_B"], "mask_mode_B", "dense")
+
+    seeds = c.int_list(p["seeds"], "seeds") if p["seeds"] is not None else []
+    out["seeds"] = seeds or [c.as_int(p["seed"], "seed")]
+    out["device"] = c.device(p["device"])
+    return out
+
+
+def csv_name(params: dict) -> str:
+    """The reference's file name: ``results_I{I}_J{J}_{data_mode}_mask{A}-{B}.csv``."""
+    return (f"results_I{params['I']}_J{params['J']}_{params['data_mode']}"
+            f"_mask{params['mask_mode_A']}-{params['mask_mode_B']}.csv")
+
+
+def make_data(params: dict) -> torch.Tensor:
+    """The matrix of the experiment (seeded with the first seed, as the reference)."""
+    seed = params["seeds"][0]
+    if params["data_mode"] == "random":
+        X = gaussian_matrix(params["I"], params["J"], seed=seed, dist=params["dist"])
+    else:
+        X = block_diagonal_matrix(params["I"], params["J"], num_blocks=params["num_blocks"], seed=seed,
+                                  offblock_noise=params["offblock_noise_scale"], block_scale=params["block_scale"],
+                                  dist=params["dist"])
+    return nonnegative(X) if params["data_nonneg"] else X
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _train(method: str, X: torch.Tensor, st: Setting, seed: int, p: dict, dev: torch.device, on_event, should_stop):
+    """Train one method on the scaled ``X`` (I, J); return (model, FitResult or None, seconds)."""
+    from mmf_core.models import MF, MMF, NMF, BiasedMF, TruncatedSVD
+    from mmf_core.models.budget import mf_bias_rank, mmf_base_rank
+    from mmf_core.train import fit_dense
+
+    I, J = X.shape
+    gen = torch.Generator().manual_seed(int(seed))
+    common = dict(epochs=p["epochs"], on_event=on_event, should_stop=should_stop, log_every=p["log_every"])
+    if method == "svd":
+        _sync(dev)
+        t0 = time.perf_counter()
+        model = TruncatedSVD.fit(X, st.R)
+        _sync(dev)
+        return model, None, time.perf_counter() - t0
+    if method == "mmf":
+        model = MMF(I, J, mmf_base_rank(st.R, st.K), st.K, mask_A=p["mask_mode_A"], mask_B=p["mask_mode_B"],
+                    shift_mode="learned", form="dense", generator=gen)
+        kw = dict(lr_factors=p["lr_factors"], lr_shifts=p["lr_shifts"])
+    elif method == "mf_sgd":
+        model = MF(I, J, st.R, generator=gen)
+        kw = dict(lr_factors=p["lr_mf_sgd"], optimizer="sgd", momentum=p["mf_sgd_momentum"])
+    elif method == "mf_ridge":
+        model = MF(I, J, st.R, generator=gen)
+        kw = dict(lr_factors=p["lr_mf_ridge"], ridge=p["ridge_lambda"])
+    elif method == "mf_bias":
+        rank = max(1, mf_bias_rank(I, J, st.R) + p["bias_rank_bonus"])
+        model = BiasedMF(I, J, rank, train_mu=True, generator=gen)
+        kw = dict(lr_factors=p["lr_mf_bias"], ridge=p["bias_ridge_lambda"])
+    elif method == "nmf":
+        model = NMF(I, J, st.R, generator=gen)
+        kw = dict(lr_factors=p["lr_nmf"])
+    else:  # pragma: no cover - validate() rules this out
+        raise MMFError(f"unknown method {method!r}")
+    model = model.to(dev)
+    fit = fit_dense(model, X, **kw, **common)
+    return model, fit, float(fit.seconds)
+
+
+def _history(fit) -> np.ndarray | None:
+    h = getattr(fit, "history", None)
+    if h is None:
+        return None
+    if isinstance(h, dict):
+        h = h.get("train_loss") or h.get("loss")
+    if isinstance(h, list) and h and isinstance(h[0], dict):
+        h = [e.get("train_loss", e.get("loss")) for e in h]
+    try:
+        arr = np.asarray(h, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return arr if arr.ndim == 1 and arr.size else None
+
+
+def run(params: dict, ctx: RunContext) -> ExperimentResult:
+    """Run the sweep; see the module docstring. ``params`` come from :func:`validate`."""
+    p = params
+    dev = pick_device(p["device"] or ctx.device)
+    X0 = make_data(p).to(dev)
+    I, J = p["I"], p["J"]
+    x_fro = float(torch.linalg.norm(X0))
+    settings = sweep_settings(p["R_list"], p["K_ratio_list"], p["K"])
+    rows: list[dict] = []
+    arrays: dict[str, np.ndarray] = {}
+    stopped = False
+    total = len(settings) * len(p["seeds"]) * len(p["methods"])
+    done = 0
+    for st in settings:
+        for seed in p["seeds"]:
+            target = float(st.K) if p["x_target_fro"] < 0 else p["x_target_fro"]
+            scale = target / max(x_fro, 1e-12)
+            Xs = X0 * scale
+            for method in p["methods"]:
+                if ctx.should_stop():
+                    stopped = True
+                    break
+                name = METHODS[method]
+                tag = {"model": name, "method": name, "seed": int(seed), "R": st.R, "K": st.K}
+
+                def on_event(e, tag=tag):
+                    ctx.on_event({**e, **tag})
+
+                model, fit, seconds = _train(method, Xs, st, seed, p, dev, on_event, ctx.should_stop)
+                with torch.no_grad():
+                    X_hat = model.reconstruct().to(X0.dtype) / scale
+                    mse = float(torch.mean((X_hat - X0) ** 2))
+                    rel = float(torch.linalg.norm(X_hat - X0) / max(x_fro, 1e-12))
+                params_count = (I + J) * st.R if method == "svd" else int(model.n_params())
+                row = {
+                    "seed": int(seed), "I": I, "J": J, "R": st.R, "K": st.K, "K_ratio": st.K / st.R,
+                    "budget": (I + J) * st.R, "method": name, "params": params_count,
+                    "best_epoch": 0 if fit is None else int(fit.best_epoch),
+                    "train_time_sec": float(seconds), "mse": mse, "rel_fro": rel,
+                }
+                rows.append(row)
+                done += 1
+                ctx.on_event({"stage": "result", **tag, "rel_fro": rel, "mse": mse, "seconds": float(seconds),
+                              "progress": done / total})
+                hist = _history(fit)
+                if hist is not None:
+                    arrays[f"loss__{name}__R{st.R}_K{st.K}_seed{seed}"] = hist
+                if fit is not None and int(getattr(fit, "epochs_run", p["epochs"])) < p["epochs"] and ctx.should_stop():
+                    stopped = True
+                    break
+            if stopped:
+                break
+        if stopped:
+            break
+    result = {
+        "rows": rows,
+        "columns": COLUMNS,
+        "csv_name": csv_name(p),
+        "sweep": sweep_mode(p["R_list"], p["K_ratio_list"]),
+        "x_fro": x_fro,
+        "stopped": stopped,
+        "device": dev.type,
+    }
+    if not math.isfinite(x_fro):  # pragma: no cover - defensive
+        raise MMFError("the generated matrix is not finite; check block_scale and offblock_noise_scale")
+    return ExperimentResult(result, arrays)
