@@ -20,6 +20,8 @@ from mmf_core.errors import MMFError
 
 FORMATS = ("movielens", "table", "parquet", "mat", "zip")
 
+ML_CSV_HEADER = b"userId,movieId,rating,timestamp"
+
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".data", ".tab", ".base", ".test")
 
 
@@ -177,13 +179,15 @@ def _load_path(path: Path, format, options: dict) -> Ratings:
     if size == 0:
         raise MMFError(f"{path}: the file is empty; give a ratings file with one rating per line")
     _cache.check_fits_in_memory(path, size)
-    fmt = format or _guess_format(name)
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    fmt = format or _guess_format(name, head)
     if fmt == "zip":
         return _load_zip_path(path, _guess_ml_name(path), options)
     if fmt == "mat":
         return matlab.read_mat(path, name=path.stem, **_mat_options(options))
     if fmt == "movielens":
-        folder = _Folder(str(path.parent), {name: name}, lambda rel: open(path.parent / rel, "rb"))
+        folder = _Folder(str(path.parent), {_ml_base(name, head): name}, lambda rel: open(path.parent / rel, "rb"))
         # titles next to it, when present
         for extra in ("u.item", "movies.dat", "movies.csv"):
             if (path.parent / extra).is_file():
@@ -196,6 +200,16 @@ def _load_path(path: Path, format, options: dict) -> Ratings:
     return tables.read_table(data, str(path), name=path.name, **options)
 
 
+def _ml_base(filename: str, head: bytes) -> str:
+    """The MovieLens role of a ratings file, whatever it was called on upload."""
+    low = filename.lower()
+    if low in ("u.data", "ratings.dat", "ratings.csv") or low.endswith((".base", ".test")):
+        return "u.data" if low.endswith((".base", ".test")) else low
+    if ML_CSV_HEADER in head:
+        return "ratings.csv"
+    return "ratings.dat" if b"::" in head else "u.data"
+
+
 def _guess_ml_name(path: Path) -> str:
     stem = path.name[:-4] if path.name.lower().endswith(".zip") else path.name
     low = stem.lower()
@@ -204,8 +218,10 @@ def _guess_ml_name(path: Path) -> str:
     return low if low in MOVIELENS else stem
 
 
-def _guess_format(filename: str) -> str:
+def _guess_format(filename: str, head: bytes = b"") -> str:
     low = filename.lower()
+    if head.startswith(ML_CSV_HEADER) or head.startswith(b"\xef\xbb\xbf" + ML_CSV_HEADER):
+        return "movielens"
     if low.endswith(".zip"):
         return "zip"
     if low.endswith(".mat"):
@@ -221,7 +237,7 @@ def _load_bytes(data: bytes, filename: str, format, options: dict, label: str | 
     label = label or filename
     if not data:
         raise MMFError(f"{label}: the file is empty; upload a ratings file with one rating per line")
-    fmt = format or _guess_format(filename)
+    fmt = format or _guess_format(filename, data[:64])
     if fmt == "table" and data[:4] == b"PK\x03\x04":
         fmt = "zip"
     if fmt == "zip":
@@ -231,8 +247,123 @@ def _load_bytes(data: bytes, filename: str, format, options: dict, label: str | 
     if fmt == "mat":
         return matlab.read_mat_bytes(data, label, name=Path(filename).stem, **_mat_options(options))
     if fmt == "movielens":
-        folder = _Folder(label.rsplit("/", 1)[0] if "/" in label else ".", {filename: filename}, lambda rel: io.BytesIO(data))
+        folder = _Folder(
+            label.rsplit("/", 1)[0] if "/" in label else ".", {_ml_base(filename, data[:64]): filename}, lambda rel: io.BytesIO(data)
+        )
         return movielens.read_movielens(folder, "upload", **_ml_options(options))
     if fmt == "parquet":
         return tables.read_parquet(data, label, name=filename, **options)
     return tables.read_table(data, label, name=filename, **options)
+
+
+# --------------------------------------------------------------------------- preview
+def preview_file(source, filename: str | None = None, nrows: int = 10, *, delimiter=None, header=None, encoding=None) -> dict:
+    """Look at a file before loading it, and propose how to read it.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file-like (an upload).
+    filename : the upload's original name.
+    nrows : rows to show.
+
+    Returns
+    -------
+    dict with ``filename``, ``format`` (``movielens``, ``table``, ``parquet``, ``mat``,
+    ``zip``), ``delimiter`` (for text: ``","``, ``"\\t"`` ...), ``header`` (bool),
+    ``columns`` (names or positions), ``rows`` (a :class:`pandas.DataFrame` of the first
+    rows), ``mapping`` (proposed ``{"user", "item", "rating"[, "timestamp"]}`` or None when
+    it cannot be guessed) and ``note`` (one line for people).
+    """
+    import pandas as pd
+
+    if isinstance(source, (bytes, bytearray, memoryview)) or _is_filelike(source):
+        data = bytes(source) if not _is_filelike(source) else source.read()
+        fname = str(PurePosixPath(str(filename or getattr(source, "name", None) or "upload")).name)
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise MMFError(f"{path}: not a file; give the ratings file to preview")
+        fname = path.name
+        with open(path, "rb") as fh:
+            data = fh.read() if not _guess_format(fname) == "table" else fh.read(1 << 20)
+    if not data:
+        raise MMFError(f"{fname}: the file is empty; give a ratings file with one rating per line")
+    fmt = _guess_format(fname, data[:64])
+    if fmt == "table" and data[:4] == b"PK\x03\x04":
+        fmt = "zip"
+    out = {"filename": fname, "format": fmt, "delimiter": None, "header": None, "columns": [], "rows": pd.DataFrame(),
+           "mapping": None, "note": ""}
+    if fmt == "zip":
+        zf = movielens.open_zip(data, fname)
+        with zf:
+            folder = _Folder.of_zip(zf, fname)
+            base = movielens.ratings_file_in(folder)
+            if base is None:
+                out["note"] = f"archive members: {', '.join(sorted(folder.names)[:20])}; no MovieLens ratings file found"
+                return out
+            inner = folder.read(base)
+        fmt_ml = movielens.format_for(_guess_ml_name(Path(fname)), base)
+        out.update(_preview_text(inner[: 1 << 20], fname, nrows, fmt_ml.sep, fmt_ml.header, encoding))
+        out["format"] = "zip"
+        out["mapping"] = dict(zip(tables.ROLES, out["columns"]))
+        out["note"] = f"MovieLens archive: reads {folder.where(base)} (scale {fmt_ml.scale[0]:g}..{fmt_ml.scale[1]:g})"
+        return out
+    if fmt == "mat":
+        r = matlab.read_mat_bytes(data, fname)
+        out["note"] = f"MATLAB file: M is {r.n_users} x {r.n_items}, {r.n_ratings} rated entries (train/test masks carried)"
+        out["rows"] = pd.DataFrame({"user": r.users[:nrows], "item": r.items[:nrows], "rating": r.ratings[:nrows]})
+        out["columns"] = ["user", "item", "rating"]
+        out["mapping"] = {"user": "user", "item": "item", "rating": "rating"}
+        return out
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.ParquetFile(io.BytesIO(data))
+            df = next(table.iter_batches(batch_size=nrows)).to_pandas()
+        except Exception as exc:  # noqa: BLE001
+            raise MMFError(f"{fname}: not a readable Parquet file ({type(exc).__name__}); check the file") from None
+        out.update(columns=list(df.columns), rows=df, header=True, mapping=tables.guess_mapping(list(df.columns), True))
+    else:
+        sep = ML_SEPS.get(_ml_base(fname, data[:64])) if fmt == "movielens" else None
+        hdr = (ML_CSV_HEADER in data[:64]) if fmt == "movielens" else header
+        out.update(_preview_text(data[: 1 << 20], fname, nrows, sep or delimiter, hdr, encoding))
+        if fmt == "movielens":
+            out["mapping"] = dict(zip(tables.ROLES, out["columns"]))
+    if out["mapping"] is None:
+        out["note"] = "could not tell which columns are user, item and rating; choose them"
+    elif not out["note"]:
+        out["note"] = "proposed: " + ", ".join(f"{k} = {v}" for k, v in out["mapping"].items())
+    return out
+
+
+ML_SEPS = {"u.data": "\t", "ratings.dat": "::", "ratings.csv": ","}
+
+
+def _preview_text(data: bytes, where: str, nrows: int, delimiter, header, encoding) -> dict:
+    import pandas as pd
+
+    lines = tables._sample(data, encoding, max_lines=max(nrows + 1, 50))
+    if not lines:
+        raise MMFError(f"{where}: the file is empty; give a ratings file with one rating per line")
+    sep = tables.sniff(lines, where, delimiter)
+    first = [f.strip().strip('"') for f in tables._split_line(lines[0], sep)]
+    has_header = tables.guess_header(first) if header is None else bool(header)
+    text = "\n".join(lines[: nrows + (1 if has_header else 0)])
+    if sep == "::":
+        text, sep_read = text.replace("::", "\t"), "\t"
+    else:
+        sep_read = sep
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep_read, header=0 if has_header else None, engine="python")
+    except Exception as exc:  # noqa: BLE001
+        raise MMFError(f"{where}: the first lines cannot be split with delimiter {sep!r} ({exc}); choose the delimiter") from None
+    names = {v: k for k, v in tables.DELIMITERS.items()}
+    return {
+        "delimiter": sep,
+        "delimiter_name": names.get(sep, sep),
+        "header": has_header,
+        "columns": list(df.columns),
+        "rows": df,
+        "mapping": tables.guess_mapping(list(df.columns), has_header),
+    }
