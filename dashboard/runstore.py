@@ -24,20 +24,20 @@ FINAL = ("done", "failed", "cancelled", "interrupted")
 
 def store_root() -> Path:
     """The store folder: ``$MMF_STORE`` or the run store's per-user default."""
-    from mmf_core.runs import default_store_root
+    from mmf_core.runs.store import resolve_store_root
 
-    return Path(default_store_root())
+    return Path(resolve_store_root(None))
 
 
 @st.cache_resource(show_spinner=False)
 def _store_for(root: str):
-    from mmf_core.runs import RunStore
+    from mmf_core.runs.store import RunStore
 
     return RunStore(root)
 
 
 def store():
-    """The :class:`mmf_core.runs.RunStore` of this server (one per store folder)."""
+    """The :class:`mmf_core.runs.store.RunStore` of this server (one per store folder)."""
     return _store_for(str(store_root()))
 
 
@@ -45,23 +45,24 @@ def store():
 
 def submit(kind: str, params: dict) -> str:
     """Validate and submit ``(kind, params)``; the run id (an existing run for a known spec)."""
-    return store().submit(kind, params)
+    return store().submit(kind, params).id
 
 
 def info(run_id: str) -> dict:
-    """The run's summary: id, kind, status, params, created, n_events, message, ..."""
-    return store().get(run_id)
+    """The run's summary: id, kind, status, params, created_at, seconds, message, n_events."""
+    return store().get(run_id).to_dict()
 
 
-def list_runs() -> list[dict]:
-    return list(store().list_runs())
+def list_runs(kind: str | None = None) -> list[dict]:
+    """Every run, newest first, as dicts (see :func:`info`; ``n_events`` not counted)."""
+    return [r.to_dict() for r in store().list_runs(kind=kind)]
 
 
 def events(run_id: str, since: int = 0) -> list[dict]:
     return list(store().events(run_id, since))
 
 
-def result(run_id: str) -> dict | None:
+def result(run_id: str) -> dict:
     return store().result(run_id)
 
 
@@ -69,16 +70,20 @@ def arrays(run_id: str) -> dict:
     return store().arrays(run_id)
 
 
-def cancel(run_id: str) -> None:
-    store().cancel(run_id)
+def cancel(run_id: str, grace: float = 3.0) -> dict:
+    return store().cancel(run_id, grace=grace).to_dict()
 
 
 def delete(run_id: str) -> None:
-    store().delete(run_id)
+    store().delete(run_id, force=True)
 
 
 def size_bytes() -> int:
-    return int(store().size())
+    return int(store().size_bytes())
+
+
+def log_tail(run_id: str, n: int = 2000) -> str:
+    return store().log(run_id)[-n:]
 
 
 # --- polling ------------------------------------------------------------------------
@@ -128,24 +133,36 @@ def curves_by_series(evts: list[dict], prefix: str = "") -> dict[str, pd.DataFra
 
 
 def progress(run: dict, evts: list[dict]) -> tuple[float, str]:
-    """``(fraction done, text)`` for a run, with an ETA from the pace of its events."""
+    """``(fraction done, text)`` for a run, with an ETA from the pace of its events.
+
+    The fraction comes from the latest event's ``progress`` (0..1) when the experiment
+    reports one, else from epochs seen against the epochs asked for.
+    """
     status = run.get("status", "?")
     if status == "done":
-        return 1.0, "done"
+        return 1.0, "done" + (f" in {_fmt_eta(run['seconds'])}" if run.get("seconds") else "")
     if status in FINAL:
         return 1.0, status + (f": {run['message']}" if run.get("message") else "")
     if status == "queued":
-        return 0.0, "queued (waiting for a worker)"
-    total = _total_epochs(run, evts)
+        return 0.0, "queued (waiting for a free worker)"
+    elapsed = float(run.get("seconds") or 0.0)
+    frac = None
+    for e in reversed(evts):
+        if isinstance(e, dict) and isinstance(e.get("progress"), (int, float)):
+            frac = float(e["progress"])
+            break
     eps = epoch_events(evts)
-    if not eps or not total:
-        return 0.0, "starting…"
-    done = len(eps)
-    frac = min(done / total, 0.999)
-    secs = [float(e.get("seconds", 0) or 0) for e in eps]
-    per = (sum(secs) / len(secs)) if secs and sum(secs) > 0 else None
-    eta = f", about {_fmt_eta(per * (total - done))} left" if per else ""
-    return frac, f"epoch {done} of at most {total}{eta}"
+    if frac is None:
+        total = _total_epochs(run, evts)
+        if eps and total:
+            frac = len(eps) / total
+    if not frac:
+        return 0.0, f"starting… ({_fmt_eta(elapsed)} so far)" if elapsed else "starting…"
+    frac = min(max(frac, 0.0), 0.999)
+    eta = f", about {_fmt_eta(elapsed * (1 - frac) / frac)} left" if elapsed > 0 else ""
+    last = eps[-1] if eps else {}
+    where = f"epoch {last['epoch']}" + (f" of {last.get('model') or last.get('method')}" if (last.get("model") or last.get("method")) else "") if last else ""
+    return frac, f"{frac:.0%} done" + (f" ({where})" if where else "") + eta
 
 
 def _total_epochs(run: dict, evts: list[dict]) -> int | None:

@@ -18,7 +18,7 @@ import streamlit as st
 def _state_file() -> Path:
     from dashboard.runstore import store_root
 
-    return store_root() / "dashboard" / "state.json"
+    return store_root() / ".dashboard" / "state.json"
 
 
 def _read_disk() -> dict:
