@@ -22,6 +22,10 @@ FORMATS = ("movielens", "table", "parquet", "mat", "zip")
 
 ML_CSV_HEADER = b"userId,movieId,rating,timestamp"
 
+#: files of MovieLens archives that are not ratings
+MOVIELENS_EXTRAS = {"movies.dat", "movies.csv", "users.dat", "tags.dat", "tags.csv", "links.csv", "genome-scores.csv",
+                    "genome-tags.csv", "u.item", "u.user", "u.genre", "u.info", "u.occupation", "readme.txt", "readme"}
+
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".data", ".tab", ".base", ".test")
 
 
@@ -150,7 +154,9 @@ def _load_zip(zf, label: str, name: str, options: dict) -> Ratings:
     mats = [n for n in folder.names if n.lower().endswith(".mat")]
     if len(mats) == 1:
         return matlab.read_mat_bytes(folder.read(mats[0]), folder.where(mats[0]), name=name, **_mat_options(options))
-    tabs = [n for n in folder.names if n.lower().endswith(TABLE_SUFFIXES + (".parquet",))]
+    tabs = [
+        n for n in folder.names if n.lower().endswith(TABLE_SUFFIXES + (".parquet",)) and n.lower() not in MOVIELENS_EXTRAS
+    ]
     if len(tabs) == 1:
         return _load_bytes(folder.read(tabs[0]), tabs[0], None, options, label=folder.where(tabs[0]))
     raise MMFError(

@@ -80,9 +80,10 @@ def sniff(sample_lines: list[str], where: str, delimiter: str | None = None) -> 
         return DELIMITERS.get(delimiter, delimiter)
     best_two = None
     for sep in _SNIFF_ORDER:
-        counts = {len(_split_line(line, sep)) for line in sample_lines}
-        if len(counts) == 1:
-            (c,) = counts
+        counts = [len(_split_line(line, sep)) for line in sample_lines]
+        values, freq = np.unique(counts, return_counts=True)
+        c = int(values[np.argmax(freq)])
+        if freq.max() > 0.5 * len(counts) and counts[0] == c:
             if c >= 3:
                 return sep
             if c == 2 and best_two is None:
@@ -122,8 +123,7 @@ def guess_mapping(names: list, header: bool) -> dict | None:
                 if _norm(col) in SYNONYMS[role] and col not in mapping.values():
                     mapping[role] = col
                     break
-        if all(r in mapping for r in REQUIRED):
-            return mapping
+        return mapping if all(r in mapping for r in REQUIRED) else None
     if len(names) in (3, 4):
         return dict(zip(ROLES, list(names)[: len(names)]))
     return None
@@ -180,7 +180,7 @@ def _timestamps(s: pd.Series, where: str, first_line: int) -> np.ndarray:
     if parsed.isna().any():
         k = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         raise MMFError(f"{where}: line {k + first_line}: timestamp {s.iloc[k]!r} is neither a number nor a date")
-    return (parsed.astype("int64") // 10**9).to_numpy()
+    return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy().astype(np.int64)
 
 
 def _frame_to_ratings(df: pd.DataFrame, mapping: dict, where: str, name: str, first_line: int, duplicates, scale) -> Ratings:
