@@ -1,0 +1,276 @@
+"""Completion (MMF.md sections 3 and 4): MF against MMF on observed ratings, per seed.
+
+For every seed: split the ratings (per user for MovieLens, the file's fixed train/test for
+``.mat`` data sets), train the baseline MF and then MMF with early stopping on val RMSE,
+and report test RMSE / MAE (predictions clamped to the rating range), best epoch, wall
+time (as the reference counts it: every epoch run, patience included, plus the final test
+pass) and parameter count. The result holds the reference's per-seed summaries and the
+aggregate over seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mmf_core.device import pick_device
+from mmf_core.errors import MMFError
+from mmf_core.experiments import ExperimentResult, RunContext
+from mmf_core.experiments import _common as c
+
+SHIFT_MODES = ("zero", "random", "learned")
+SHIFT_INITS = ("zero", "random")
+MU_MODES = ("train_mean", "fixed3")
+
+DEFAULTS = {
+    "dataset": "ml-1m",
+    "data_dir": None,
+    "download": False,
+    "seeds": None,  # None: seed_start .. seed_start + num_seeds - 1
+    "seed_start": 123,
+    "num_seeds": 1,
+    "val_ratio": 0.001,
+    "test_ratio": 0.1,
+    "rating_min": None,
+    "rating_max": None,
+    "R": 1200,
+    "K": 64,
+    "use_bias": True,
+    "mask_mode_A": "gaussian",
+    "mask_mode_B": "gaussian",
+    "epochs": 100,
+    "batch_size": 4096,
+    "patience": 5,
+    "lr_baseline": 2e-3,
+    "lr_factors": 5e-3,
+    "lr_shifts": 5e-3,
+    "weight_decay": 0.0,
+    "shift_mode": "zero",
+    "shift_init": "zero",
+    "shift_std": 0.1,
+    "mu_mode": "train_mean",
+    "device": None,
+}
+
+
+def validate(params: dict) -> dict:
+    """Canonical parameters (see :data:`DEFAULTS`) or a one-line MMFError."""
+    c.known(params, DEFAULTS, "complete")
+    p = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
+    out: dict = {}
+    ds = str(p["dataset"]).strip()
+    if not ds:
+        raise MMFError("dataset is empty; pass e.g. --dataset ml-100k")
+    out["dataset"] = ds
+    out["data_dir"] = None if p["data_dir"] in (None, "") else str(p["data_dir"])
+    out["download"] = c.as_bool(p["download"], "download")
+    seeds = c.int_list(p["seeds"], "seeds") if p["seeds"] is not None else []
+    if not seeds:
+        start = c.as_int(p["seed_start"], "seed_start")
+        seeds = list(range(start, start + c.as_int(p["num_seeds"], "num_seeds", 1)))
+    if len(set(seeds)) != len(seeds):
+        raise MMFError(f"seeds repeat: {seeds}; give each seed once")
+    out["seeds"] = seeds
+    out["val_ratio"] = c.as_float(p["val_ratio"], "val_ratio", 0.0, 1.0, high_open=True)
+    out["test_ratio"] = c.as_float(p["test_ratio"], "test_ratio", 0.0, 1.0, low_open=True, high_open=True)
+    if out["val_ratio"] + out["test_ratio"] >= 1.0:
+        raise MMFError(f"val_ratio + test_ratio must be below 1, got {out['val_ratio']} + {out['test_ratio']}")
+    for k in ("rating_min", "rating_max"):
+        out[k] = None if p[k] is None else c.as_float(p[k], k)
+    if out["rating_min"] is not None and out["rating_max"] is not None and out["rating_min"] >= out["rating_max"]:
+        raise MMFError(f"rating_min ({out['rating_min']}) must be below rating_max ({out['rating_max']})")
+    out["R"] = c.as_int(p["R"], "R", 1)
+    out["K"] = c.as_int(p["K"], "K", 1)
+    if out["K"] >= out["R"]:
+        raise MMFError(f"K={out['K']} must be smaller than R={out['R']}; lower --K or raise --R")
+    out["use_bias"] = c.as_bool(p["use_bias"], "use_bias")
+    out["mask_mode_A"] = c.mask(p["mask_mode_A"], "mask_mode_A", "observed")
+    out["mask_mode_B"] = c.mask(p["mask_mode_B"], "mask_mode_B", "observed")
+    out["epochs"] = c.as_int(p["epochs"], "epochs", 1)
+    out["batch_size"] = c.as_int(p["batch_size"], "batch_size", 1)
+    out["patience"] = c.as_int(p["patience"], "patience", 1)
+    for k in ("lr_baseline", "lr_factors", "lr_shifts"):
+        out[k] = c.lr(p[k], k)
+    out["weight_decay"] = c.as_float(p["weight_decay"], "weight_decay", low=0.0)
+    out["shift_mode"] = c.choice(p["shift_mode"], "shift_mode", SHIFT_MODES)
+    out["shift_init"] = c.choice(p["shift_init"], "shift_init", SHIFT_INITS)
+    out["shift_std"] = c.as_float(p["shift_std"], "shift_std", low=0.0)
+    out["mu_mode"] = c.choice(p["mu_mode"], "mu_mode", MU_MODES)
+    out["device"] = c.device(p["device"])
+    return out
+
+
+def file_stem(params: dict) -> str:
+    """``{dataset}_R{R}_K{K}``: the stem of the reference's output files."""
+    return f"{Path(params['dataset']).name}_R{params['R']}_K{params['K']}"
+
+
+def _load(p: dict):
+    from mmf_core.data import load_ratings
+
+    opts = {"download": True} if p["download"] else {}
+    return load_ratings(p["dataset"], data_dir=p["data_dir"], **opts)
+
+
+def _split(r, p: dict, seed: int):
+    from mmf_core.data import make_split
+
+    if r.fixed_split and "mat" in r.fixed_split:  # Flixster / Douban / Yahoo: the file's own train/test
+        return make_split(r, "fixed", seed=seed, fold="mat", val_ratio=p["val_ratio"], cold_start="keep")
+    return make_split(r, "per_user", seed=seed, val_ratio=p["val_ratio"], test_ratio=p["test_ratio"],
+                      cold_start="keep")
+
+
+def _scale_random_shifts(model, std: float) -> None:
+    """The model draws random shifts with std 0.1; rescale them to ``std``."""
+    if std == 0.1:
+        return
+    with torch.no_grad():
+        for name in ("uA", "uB"):
+            t = getattr(model, name, None)
+            if t is not None:
+                t.mul_(std / 0.1)
+
+
+def _mean_std(xs) -> tuple[float, float]:
+    xs = np.asarray(xs, dtype=float)
+    return float(xs.mean()), float(xs.std(ddof=1)) if len(xs) > 1 else 0.0
+
+
+def aggregate(p: dict, summaries: list[dict]) -> dict:
+    """The reference's ``_agg.json`` content (plus per-seed lists, best epochs, params)."""
+    out = {"dataset": p["dataset"], "seeds": [s["seed"] for s in summaries]}
+    for key in ("baseline", "mmf"):
+        rs = [s[key] for s in summaries]
+        rm, rsd = _mean_std([x["test_rmse"] for x in rs])
+        mm, msd = _mean_std([x["test_mae"] for x in rs])
+        tm, tsd = _mean_std([x["train_time_sec"] for x in rs])
+        out[key] = {
+            "test_rmse_mean": rm, "test_rmse_std": rsd, "test_mae_mean": mm, "test_mae_std": msd,
+            "time_sec_mean": tm, "time_sec_std": tsd,
+            "epoch_sec_mean": float(np.mean([x["epoch_sec"] for x in rs])),
+            "best_epoch_mean": float(np.mean([x["best_epoch"] for x in rs])),
+            "params": rs[0]["params"],
+            "test_rmse": [x["test_rmse"] for x in rs], "test_mae": [x["test_mae"] for x in rs],
+            "best_epoch": [x["best_epoch"] for x in rs], "train_time_sec": [x["train_time_sec"] for x in rs],
+        }
+    trm, trs = _mean_std([s["mmf"]["train_time_sec"] / max(s["baseline"]["train_time_sec"], 1e-12)
+                          for s in summaries])
+    out["time_ratio(mmf/baseline)"] = {"mean": trm, "std": trs}
+    return out
+
+
+def run(params: dict, ctx: RunContext) -> ExperimentResult:
+    """Run every seed; see the module docstring. ``params`` come from :func:`validate`."""
+    from mmf_core.models import MF, MMF
+    from mmf_core.train import evaluate, fit_observed
+
+    p = params
+    dev = pick_device(p["device"] or ctx.device)
+    r = _load(p)
+    if r.n_ratings == 0:
+        raise MMFError(f"{p['dataset']} holds no ratings")
+    lo = float(np.min(r.ratings)) if p["rating_min"] is None else p["rating_min"]
+    hi = float(np.max(r.ratings)) if p["rating_max"] is None else p["rating_max"]
+    summaries: list[dict] = []
+    arrays: dict[str, np.ndarray] = {}
+    stopped = False
+    ckpt_root = Path(ctx.checkpoint_dir) if ctx.checkpoint_dir else None
+
+    for seed in p["seeds"]:
+        done_file = ckpt_root / f"seed{seed}.json" if ckpt_root else None
+        if done_file is not None and done_file.exists():  # finished before an interruption
+            summary = json.loads(done_file.read_text())
+            summaries.append(summary)
+            for key, name in (("baseline", "MF"), ("mmf", "MMF")):
+                arrays[f"val_rmse__{name}__seed{seed}"] = np.asarray(summary[key].get("val_rmse_curve", []), float)
+            continue
+        split = _split(r, p, seed)
+        train, val, test = r.subset(split.train), r.subset(split.val), r.subset(split.test)
+        mu = float(np.mean(train[2])) if p["mu_mode"] == "train_mean" and len(train[2]) else 3.0
+        results = {}
+        for key, name in (("baseline", "MF"), ("mmf", "MMF")):
+            gen = torch.Generator().manual_seed(int(seed))
+            torch.manual_seed(int(seed))
+            if key == "baseline":
+                model = MF(r.n_users, r.n_items, p["R"], use_bias=p["use_bias"], mu=mu, generator=gen)
+                lrs = dict(lr_factors=p["lr_baseline"], lr_shifts=p["lr_baseline"])
+            else:
+                model = MMF(r.n_users, r.n_items, p["R"], p["K"], mask_A=p["mask_mode_A"], mask_B=p["mask_mode_B"],
+                            shift_mode=p["shift_mode"], shift_init=p["shift_init"], form="observed", mu=mu,
+                            use_bias=p["use_bias"], generator=gen)
+                if p["shift_mode"] == "random" or p["shift_init"] == "random":
+                    _scale_random_shifts(model, p["shift_std"])
+                lrs = dict(lr_factors=p["lr_factors"], lr_shifts=p["lr_shifts"])
+            tag = {"model": name, "method": name, "seed": int(seed)}
+
+            def on_event(e, tag=tag):
+                ctx.on_event({**e, **tag})
+
+            fit = fit_observed(
+                model, train, val, epochs=p["epochs"], batch_size=p["batch_size"], patience=p["patience"],
+                rating_range=(lo, hi), on_event=on_event, should_stop=ctx.should_stop, seed=int(seed), device=dev,
+                weight_decay=p["weight_decay"], checkpoint_dir=(ckpt_root / f"seed{seed}") if ckpt_root else None,
+                checkpoint_name=f"{key}.pt", **lrs,
+            )
+            t0 = time.perf_counter()
+            m = evaluate(model, test, (lo, hi))
+            seconds = float(fit.seconds) + (time.perf_counter() - t0)
+            curve = [float(e.get("val_rmse", np.nan)) for e in fit.history]
+            results[key] = {
+                "params": int(model.n_params()),
+                "best_epoch": int(fit.best_epoch),
+                "best_val_rmse": float(fit.best_val_rmse),
+                "test_rmse": float(m["rmse"]),
+                "test_mae": float(m["mae"]),
+                "train_time_sec": seconds,
+                "epochs_run": int(fit.epochs_run),
+                "epoch_sec": float(fit.seconds) / max(1, int(fit.epochs_run)),
+                "val_rmse_curve": curve,
+            }
+            arrays[f"val_rmse__{name}__seed{seed}"] = np.asarray(curve, dtype=np.float64)
+            ctx.on_event({"stage": "result", **tag, "test_rmse": float(m["rmse"]), "test_mae": float(m["mae"]),
+                          "seconds": seconds})
+            if fit.stopped:
+                stopped = True
+                break
+        if stopped:
+            break
+        summary = {
+            "dataset": p["dataset"],
+            "seed": int(seed),
+            "num_users": r.n_users,
+            "num_items": r.n_items,
+            "split": {"train": int(len(split.train)), "val": int(len(split.val)), "test": int(len(split.test))},
+            "rating_clamp": {"min": lo, "max": hi},
+            "mu": mu,
+            "config": {k: p[k] for k in ("R", "K", "use_bias", "mask_mode_A", "mask_mode_B", "shift_mode",
+                                         "shift_init", "shift_std", "lr_shifts", "epochs", "batch_size",
+                                         "lr_baseline", "lr_factors", "patience", "mu_mode")}
+            | {"device": dev.type},
+            "baseline": results["baseline"],
+            "mmf": results["mmf"],
+        }
+        summaries.append(summary)
+        if done_file is not None:
+            done_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = done_file.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(summary))
+            tmp.replace(done_file)
+        if ctx.should_stop() and seed != p["seeds"][-1]:
+            stopped = True
+            break
+
+    result = {
+        "dataset": p["dataset"],
+        "file_stem": file_stem(p),
+        "per_seed": summaries,
+        "agg": aggregate(p, summaries) if summaries else None,
+        "stopped": stopped,
+        "device": dev.type,
+    }
+    return ExperimentResult(result, arrays)
