@@ -1,0 +1,100 @@
+"""``python -m mmf_core complete``: the reference's main_completion.py, flag for flag.
+
+Writes ``{dataset}_R{R}_K{K}_seed{seed}.json`` per seed and ``{dataset}_R{R}_K{K}_agg.json``
+(keys ``baseline`` and ``mmf`` with test_rmse_mean/std, test_mae_mean/std,
+time_sec_mean/std, ...) into ``--save_dir``; with ``--plot_curves`` also the validation
+curves ``{dataset}_curves_R{R}_K{K}_seed{seed}.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from mmf_core.commands._output import json_bytes, progress_printer, write_files
+from mmf_core.runs import cli_support
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "complete",
+        help="MF vs MMF rating completion (MovieLens per-user split, Flixster/Douban fixed split)",
+        description="Completion benchmark (flags of the reference main_completion.py).",
+    )
+    p.add_argument("--dataset", default="ml-1m", help="ml-100k, ml-1m, ml-10m, flixster, douban, ... or a path")
+    p.add_argument("--data_dir", default=None, help="folder holding DATASET/ (e.g. DIR/ml-100k/u.data)")
+    p.add_argument("--download", action="store_true", help="download a missing public MovieLens archive")
+    p.add_argument("--seeds", nargs="*", default=None, help="explicit seeds (space or comma separated)")
+    p.add_argument("--seed_start", type=int, default=123)
+    p.add_argument("--num_seeds", type=int, default=1)
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N, mps")
+    p.add_argument("--plot_curves", action="store_true", help="also save validation RMSE curves as PNG")
+    p.add_argument("--no_plot", action="store_true", help=argparse.SUPPRESS)  # older reference flag; no-op
+    p.add_argument("--val_ratio", type=float, default=0.001)
+    p.add_argument("--test_ratio", type=float, default=0.1)
+    p.add_argument("--rating_min", type=float, default=None)
+    p.add_argument("--rating_max", type=float, default=None)
+    p.add_argument("--R", type=int, default=1200)
+    p.add_argument("--K", type=int, default=64)
+    p.add_argument("--use_bias", dest="use_bias", action="store_true", help="user/item biases (default)")
+    p.add_argument("--no_bias", dest="use_bias", action="store_false", help="no user/item biases")
+    p.set_defaults(use_bias=True)
+    p.add_argument("--mask_mode_A", default="gaussian")
+    p.add_argument("--mask_mode_B", default="gaussian")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--batch_size", type=int, default=4096)
+    p.add_argument("--num_workers", type=int, default=0, help=argparse.SUPPRESS)  # no DataLoader here; no-op
+    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--print_every", type=int, default=1, help="print every N epochs (0: only results)")
+    p.add_argument("--lr_baseline", default="2e-3")
+    p.add_argument("--lr_factors", default="5e-3")
+    p.add_argument("--lr_shifts", default="5e-3")
+    p.add_argument("--weight_decay", type=float, default=0.0)
+    p.add_argument("--shift_mode", default="zero", help="zero (default) | random | learned")
+    p.add_argument("--shift_init", default="zero", help="zero | random (learned shifts)")
+    p.add_argument("--shift_std", type=float, default=0.1)
+    p.add_argument("--mu_mode", default="train_mean",
+                   help="global offset: train_mean (default) or fixed3 (the reference's constant 3.0)")
+    p.add_argument("--save_dir", default="./results_mmf")
+    cli_support.add_store_flags(p)
+    p.set_defaults(func=main)
+    return p
+
+
+PARAM_KEYS = ("dataset", "data_dir", "download", "seeds", "seed_start", "num_seeds", "val_ratio", "test_ratio",
+              "rating_min", "rating_max", "R", "K", "use_bias", "mask_mode_A", "mask_mode_B", "epochs", "batch_size",
+              "patience", "lr_baseline", "lr_factors", "lr_shifts", "weight_decay", "shift_mode", "shift_init",
+              "shift_std", "mu_mode", "device")
+
+
+def output_files(result: dict, plot_curves: bool = False) -> dict[str, bytes]:
+    """Per-seed JSONs and the aggregate JSON of a complete result (plus optional curves)."""
+    stem = result["file_stem"]
+    files: dict[str, bytes] = {}
+    for s in result["per_seed"]:
+        files[f"{stem}_seed{s['seed']}.json"] = json_bytes(s)
+        if plot_curves:
+            from mmf_core.plots import completion_curves
+
+            name = stem.split("_R")[0]
+            curves = {"Baseline MF": s["baseline"].get("val_rmse_curve", []), "MMF": s["mmf"].get("val_rmse_curve", [])}
+            title = f"{name} | R={s['config']['R']} | K={s['config']['K']} | seed={s['seed']}"
+            files[f"{name}_curves_R{s['config']['R']}_K{s['config']['K']}_seed{s['seed']}.png"] = completion_curves(curves, title)
+    if result.get("agg"):
+        files[f"{stem}_agg.json"] = json_bytes(result["agg"])
+    return files
+
+
+def main(args: argparse.Namespace) -> int:
+    params = {k: getattr(args, k) for k in PARAM_KEYS}
+    res = cli_support.execute("complete", params, args, on_event=progress_printer(args.print_every, ("model", "seed")))
+    if res is None:
+        return 0
+    r = res.result
+    if r.get("agg"):
+        for key, label in (("baseline", "Baseline MF"), ("mmf", "MMF")):
+            a = r["agg"][key]
+            print(f"{label:12s} test RMSE {a['test_rmse_mean']:.4f} ± {a['test_rmse_std']:.4f}  "
+                  f"MAE {a['test_mae_mean']:.4f}  time {a['time_sec_mean']:.1f}s")
+    written = write_files(args.save_dir, output_files(r, plot_curves=args.plot_curves))
+    print(f"Saved {len(written)} file(s) to {args.save_dir}: {', '.join(p.name for p in written)}")
+    return 0
