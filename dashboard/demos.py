@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Callable
 
 from dashboard import runstore
+
+
+def _spectrum_specs() -> list[tuple[str, dict]]:
+    return [("spectrum", {"R_budget": 8, "K_list": [2, 4], "mask_mode": "sin", "mmf_epochs": 400, "S10_size": 128,
+                          "H6_size": 120, "H6_blocks": 6, "seed": 0})]
+
+
+def _identify_specs() -> list[tuple[str, dict]]:
+    return [("identify", {"I": 60, "J": 60, "R": 6, "K": 4, "epochs": 800, "seed_a": a, "seed_b": b})
+            for a, b in ((101, 202), (303, 404))]
+
+
+def _planted_specs() -> list[tuple[str, dict]]:
+    from dashboard import datasets, dataview
+    from mmf_core.data.synthetic import planted_mixture_ratings
+
+    r = planted_mixture_ratings(n_users=300, n_items=400, n_groups=4, rank=4, density=0.1, seed=0)
+    meta = datasets.save_ratings(r, "planted 300x400, 4 groups, rank 4 (demo)", "synthetic:planted")
+    dataview.set_current(meta)
+    return [("complete", {"dataset": meta["source"], "R": 16, "K": K, "mask_mode_A": "gaussian",
+                          "mask_mode_B": "gaussian", "shift_mode": "zero", "epochs": 40, "seeds": [0],
+                          "batch_size": 1024, "patience": 5, "use_bias": True, "test_ratio": 0.1, "val_ratio": 0.05})
+            for K in (2, 4)]
 
 
 @dataclass(frozen=True)
@@ -15,36 +39,22 @@ class Demo:
     button: str
     page: str
     page_title: str
-    specs: tuple = field(default_factory=tuple)  # ((kind, params), ...)
-
-
-def _specs_spectrum():
-    return (("spectrum", {"R_budget": 8, "K_list": [2, 4], "mmf_epochs": 300, "S10_size": 128, "H6_size": 120,
-                          "H6_blocks": 6, "seed": 0}),)
-
-
-def _specs_identify():
-    return (("identify", {"I": 60, "J": 60, "R": 6, "K": 4, "epochs": 600, "seed_a": 101, "seed_b": 202}),)
-
-
-def _specs_planted():
-    return (("complete", {"data": "synthetic:planted", "models": ["mf", "mmf"], "R": 8, "K": 4, "epochs": 15,
-                          "seeds": [0]}),)
+    specs: Callable[[], list[tuple[str, dict]]]
 
 
 DEMOS = (
     Demo("spectrum", "Spectrum: more rank for the same budget",
          "Truncated SVD against MMF on a small dense random matrix and a block-diagonal one.",
-         "spectrum demo", "pages/spectrum.py", "Spectrum", _specs_spectrum()),
+         "spectrum demo", "spectrum", "Spectrum", _spectrum_specs),
     Demo("identify", "Identifiability: the same factors twice?",
-         "Two seeds each of MF and MMF on block-diagonal data; are the learned factors the same up to order?",
-         "identifiability demo", "pages/identifiability.py", "Identifiability", _specs_identify()),
+         "Two seed pairs each of MF and MMF on block-diagonal data: are the learned factors the same up to order?",
+         "identifiability demo", "identifiability", "Identifiability", _identify_specs),
     Demo("planted", "MF vs MMF on planted-mixture ratings",
-         "Synthetic ratings where user groups use different latent structure: where MMF should win.",
-         "MF vs MMF", "pages/train.py", "Train", _specs_planted()),
+         "Synthetic ratings where groups of users use different latent structure: where MMF should win.",
+         "MF vs MMF", "train", "Train", _planted_specs),
 )
 
 
 def launch(demo: Demo) -> list[str]:
     """Submit the demo's specs; the run ids (finished runs are reused)."""
-    return [runstore.submit(kind, params) for kind, params in demo.specs]
+    return [runstore.submit(kind, params) for kind, params in demo.specs()]

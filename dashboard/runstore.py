@@ -173,7 +173,7 @@ def _total_epochs(run: dict, evts: list[dict]) -> int | None:
     epochs = params.get("epochs")
     if not epochs:
         return None
-    n_series = 1
+    n_series = 2 if run.get("kind") == "complete" else 1  # complete trains MF and MMF
     for key in ("models", "methods", "seeds"):
         val = params.get(key)
         if isinstance(val, (list, tuple)) and len(val) > 1:

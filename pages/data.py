@@ -1,3 +1,227 @@
+"""Data: built-in sets, MovieLens download, upload with a column-mapping preview, a server
+path; summary, histograms, split configuration; saved sets to pick later."""
+
+import pandas as pd
 import streamlit as st
 
+from dashboard import datasets, dataview, state, ui
+from mmf_core.errors import MMFError
+
 st.title("Data")
+st.caption("Pick or bring a rating data set. Whatever you load is saved in the store, so training runs "
+           "(separate processes) can read it and you can pick it again later.")
+
+UPLOAD_TYPES = ["csv", "tsv", "txt", "dat", "data", "tab", "zip", "parquet", "mat"]
+ML_NAMES = ["ml-100k", "ml-latest-small", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-32m", "ml-latest"]
+DELIMS = {"(guess)": None, "comma ,": ",", "tab": "\t", "semicolon ;": ";", "pipe |": "|", "whitespace": "whitespace",
+          "double colon ::": "::"}
+
+
+def _use(meta: dict, verb: str) -> None:
+    dataview.set_current(meta)
+    st.success(f"{verb}: {dataview.label_of(meta)}. It is now the current data set.", icon=":material/check_circle:")
+
+
+tab_builtin, tab_ml, tab_upload, tab_path, tab_saved = st.tabs(
+    ["Built-in (synthetic)", "MovieLens", "Upload a file", "Path on the server", "Saved data sets"])
+
+with tab_builtin:
+    st.markdown("**Planted-mixture ratings**: users and items come in groups, and each group of users sees its own "
+                "items through its own latent structure. One global low-rank model fits this badly; a mixture "
+                "(MMF) should fit it well.")
+    with st.form("planted"):
+        c = st.columns(6)
+        n_users = c[0].number_input("Users", 10, 100_000, 600, step=50)
+        n_items = c[1].number_input("Items", 10, 50_000, 800, step=50)
+        n_groups = c[2].number_input("Groups", 1, 20, 4)
+        rank = c[3].number_input("Rank per group", 1, 50, 6)
+        density = c[4].number_input("Density", 0.001, 1.0, 0.1, step=0.01, format="%.3f")
+        seed = c[5].number_input("Seed", 0, 10_000, 0)
+        make = st.form_submit_button("Create and use", type="primary")
+    if make:
+        with ui.guard(), st.spinner("Generating…"):
+            from mmf_core.data.synthetic import planted_mixture_ratings
+
+            r = planted_mixture_ratings(int(n_users), int(n_items), int(n_groups), int(rank), float(density), int(seed))
+            label = f"planted {n_users}x{n_items}, {n_groups} groups, rank {rank}, density {density:g}, seed {seed}"
+            _use(datasets.save_ratings(r, label, "synthetic:planted"), "Created")
+    st.caption("Dense synthetic matrices (random Gaussian S_10, block-diagonal H_6) are built by the Spectrum, "
+               "Identifiability and Benchmark pages themselves.")
+
+with tab_ml:
+    st.markdown("The public MovieLens archives from GroupLens. A downloaded archive is kept in the local cache "
+                "and never fetched twice.")
+    c1, c2 = st.columns([2, 1])
+    name = c1.selectbox("Data set", ML_NAMES, help="ml-100k: 100,000 ratings; ml-latest-small: 100,836; ml-1m: 1 million")
+    if c2.button("Load (download if needed)", type="primary", key="ml_load"):
+        with ui.guard():
+            from mmf_core.data import load_ratings
+            from mmf_core.data.cache import cache_dir, download_movielens
+
+            try:
+                r = load_ratings(name)
+            except MMFError:
+                bar = st.progress(0.0, text=f"Downloading {name}…")
+
+                def _progress(done, total):
+                    if total:
+                        bar.progress(min(done / total, 1.0), text=f"Downloading {name}: {ui.fmt_bytes(done)} of {ui.fmt_bytes(total)}")
+                    else:
+                        bar.progress(0.5, text=f"Downloading {name}: {ui.fmt_bytes(done)}")
+
+                try:
+                    download_movielens(name, progress=_progress)
+                except MMFError as exc:
+                    bar.empty()
+                    st.error(str(exc), icon=":material/cloud_off:")
+                    st.info(f"No connection? Get {name}.zip on another machine, then upload it in the "
+                            f"**Upload a file** tab, or copy it to {cache_dir() / (name + '.zip')}.")
+                    st.stop()
+                bar.progress(1.0, text=f"Downloaded {name}")
+                r = load_ratings(name)
+            _use(datasets.register_source(name, r, name, f"movielens:{name}"), "Loaded")
+
+with tab_upload:
+    up = st.file_uploader("Ratings file", type=UPLOAD_TYPES,
+                          help="CSV/TSV/DAT text (any delimiter, with or without header), a MovieLens zip, "
+                               "Parquet, or a MATLAB .mat with M / Otraining / Otest. Read as data only.")
+    if up is not None:
+        with ui.guard():
+            from mmf_core.data import load_ratings
+            from mmf_core.data.readers import preview_file
+
+            data = up.getvalue()
+            c1, c2 = st.columns([1, 1])
+            delim_label = c1.selectbox("Delimiter", list(DELIMS), key="up_delim")
+            header_choice = c2.selectbox("First line", ["(guess)", "names the columns", "is data"], key="up_header")
+            header = {"(guess)": None, "names the columns": True, "is data": False}[header_choice]
+            pv = preview_file(data, filename=up.name, delimiter=DELIMS[delim_label], header=header)
+            st.caption("Preview: " + pv.get("note", ""))
+            st.dataframe(pv["rows"], hide_index=True, width="stretch")
+            mapping = None
+            if pv["format"] in ("table", "parquet") and pv["columns"]:
+                cols = [str(cname) for cname in pv["columns"]]
+                guess = {k: str(v) for k, v in (pv.get("mapping") or {}).items()}
+                m = st.columns(4)
+                picks = {}
+                for i, role in enumerate(("user", "item", "rating", "timestamp")):
+                    options = (["(none)"] if role == "timestamp" else []) + cols
+                    default = guess.get(role)
+                    idx = options.index(default) if default in options else (0 if role == "timestamp" else min(i, len(cols) - 1))
+                    picks[role] = m[i].selectbox(f"{role} column", options, index=idx, key=f"up_map_{role}")
+                by_name = {str(cname): cname for cname in pv["columns"]}
+                mapping = {k: by_name[v] for k, v in picks.items() if v != "(none)"}
+            label = st.text_input("Name for this data set", value=up.name)
+            if st.button("Load and save", type="primary", key="up_load"):
+                opts = {}
+                if mapping:
+                    opts["columns"] = mapping
+                if pv["format"] == "table":
+                    if DELIMS[delim_label]:
+                        opts["delimiter"] = DELIMS[delim_label]
+                    if pv.get("header") is not None:
+                        opts["header"] = bool(pv["header"])
+                with st.spinner("Reading…"):
+                    r = load_ratings(data, filename=up.name, **opts)
+                    meta = datasets.save_ratings(r, label.strip() or up.name, f"upload:{up.name}")
+                _use(meta, "Loaded")
+
+with tab_path:
+    st.markdown("A file or folder on the machine that runs this server (a MovieLens folder or zip, a table, "
+                "Parquet, .mat).")
+    path = st.text_input("Path", placeholder="/data/ml-latest-small")
+    if st.button("Load", key="path_load", disabled=not path.strip()):
+        with ui.guard(), st.spinner("Reading…"):
+            from pathlib import Path as _P
+
+            from mmf_core.data import load_ratings
+
+            p = _P(path.strip()).expanduser()
+            if not p.exists():
+                raise MMFError(f"{p}: no such file or folder on the server; check the path")
+            r = load_ratings(str(p))
+            _use(datasets.register_source(str(p.resolve()), r, p.name, f"path:{p.resolve()}"), "Loaded")
+
+with tab_saved:
+    with ui.guard():
+        saved = datasets.list_datasets()
+        if not saved:
+            st.info("Nothing saved yet.")
+        else:
+            st.dataframe(pd.DataFrame([{"name": m["label"], "users": m.get("n_users"), "items": m.get("n_items"),
+                                        "ratings": m.get("n_ratings"), "origin": m.get("origin"), "id": m["id"]}
+                                       for m in saved]), hide_index=True, width="stretch")
+            ids = [m["id"] for m in saved]
+            cur = dataview.current()
+            pick = st.selectbox("Saved data set", ids, index=ids.index(cur["id"]) if cur and cur["id"] in ids else 0,
+                                format_func=lambda i: dataview.label_of(next(m for m in saved if m["id"] == i)))
+            b1, b2 = st.columns([1, 4])
+            if b1.button("Use this one", type="primary"):
+                _use(datasets.get(pick), "Picked")
+            if b2.button("Delete it", icon=":material/delete:"):
+                datasets.delete(pick)
+                if cur and cur["id"] == pick:
+                    state.set_value("data", None)
+                st.rerun()
+
+st.divider()
+with ui.guard():
+    meta = dataview.current()
+    if meta is None:
+        st.info("No data set chosen yet: create, download, upload or pick one above.")
+        st.stop()
+    st.subheader("Current data set")
+    st.text(dataview.label_of(meta))
+    from mmf_core.data.summary import summarize
+
+    ratings = datasets.load(meta)
+    s = summarize(ratings)
+    dataview.summary_metrics(s)
+    dataview.histograms(ratings, s, key="data")
+    pu, pi = s["per_user"], s["per_item"]
+    st.caption(f"Ratings per user: median {pu['median']:g}, 90% of users have at most {pu['p90']:g}, max {pu['max']}. "
+               f"Ratings per item: median {pi['median']:g}, max {pi['max']}. "
+               f"Users without ratings: {s['users_without_ratings']}, items without ratings: {s['items_without_ratings']}.")
+
+    st.subheader("Split")
+    st.caption("How the ratings are divided into train, validation and test. Rows of a user or item never seen "
+               "in train are 'cold start': dropped and counted (or kept, if you choose).")
+    from mmf_core.data import SPLIT_METHODS, make_split
+
+    c = st.columns(5)
+    methods = [m for m in SPLIT_METHODS if (m != "temporal" and m != "leave_last") or s["has_timestamps"]]
+    methods = [m for m in methods if m != "fixed" or s.get("folds")]
+    method = c[0].selectbox("Method", methods, index=methods.index("per_user"),
+                            help="per_user: the reference protocol (10 % test and one validation rating per user)")
+    seed = c[1].number_input("Seed", 0, 10_000, 0, key="split_seed")
+    opts = {}
+    if method in ("random", "per_user"):
+        opts["test_ratio"] = c[2].number_input("Test share", 0.01, 0.9, 0.1, step=0.05)
+        opts["val_ratio"] = c[3].number_input("Validation share", 0.0, 0.9, 0.001 if method == "per_user" else 0.1,
+                                              step=0.01, format="%.3f")
+    elif method == "temporal":
+        opts["fractions"] = c[2].text_input("Fractions train, val, test", "0.75, 0.15, 0.10")
+    elif method == "leave_last":
+        opts["k"] = c[2].number_input("Newest per user to test", 1, 50, 1)
+        opts["val_k"] = c[3].number_input("Next newest to validation", 0, 50, 1)
+    else:
+        opts["fold"] = c[2].selectbox("Fold", s["folds"])
+    cold = c[4].selectbox("Cold start", ["drop", "keep"])
+    split = make_split(ratings, method, int(seed), cold_start=cold, **opts)
+    st.dataframe(dataview.split_report(split.report), hide_index=True, width="content")
+    state.set_value("split", f"{method}:{seed}:" + ",".join(f"{k}={v}" for k, v in opts.items()))
+    if method != "per_user":
+        st.caption("Note: training on the Train page uses the per-user split of the reference protocol "
+                   "(its test and validation shares are set there).")
+
+    with st.expander("As implicit feedback (for ranking models)"):
+        from mmf_core.data.implicit import interactions_from_ratings, summarize_interactions
+
+        thr = st.number_input("A rating at or above this counts as an interaction", value=4.0, step=0.5)
+        inter = interactions_from_ratings(ratings, float(thr))
+        si = summarize_interactions(inter)
+        k = st.columns(4)
+        k[0].metric("Interactions", ui.fmt_int(si["n_interactions"]))
+        k[1].metric("Users with any", ui.fmt_int(si["users_with_interactions"]))
+        k[2].metric("Items with any", ui.fmt_int(si["items_with_interactions"]))
+        k[3].metric("Per user (mean)", f"{si['mean_per_user']:.1f}")

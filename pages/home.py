@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, demos, runstore, system, ui
+from dashboard import charts, demos, nav, runstore, system, ui
 
 st.title("MMF Studio")
 
@@ -47,7 +47,7 @@ for col, demo in zip(cols, demos.DEMOS):
                 st.session_state[f"demo_runs_{demo.key}"] = ids
             ids = st.session_state.get(f"demo_runs_{demo.key}")
             if ids:
-                st.page_link(demo.page, label=f"Open {demo.page_title} →", icon=":material/open_in_new:",
+                st.page_link(nav.page(demo.page), label=f"Open {demo.page_title} →", icon=":material/open_in_new:",
                              query_params={"runs": ",".join(ids)})
 
 

@@ -1,0 +1,59 @@
+"""Drawing a data set: summary numbers, histograms, a split report. Shared by Data and Train."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, datasets, state, ui
+
+
+def current() -> dict | None:
+    """The current saved data set (URL ``data=<id>``, else the last one used), or None."""
+    ds_id = state.get_value("data")
+    meta = datasets.get(ds_id) if ds_id else None
+    return meta
+
+
+def set_current(meta: dict) -> None:
+    state.set_value("data", meta["id"])
+
+
+def label_of(meta: dict) -> str:
+    """A plain-text label (select boxes and captions render it as text, never as HTML)."""
+    return f"{meta['label']} · {ui.fmt_int(meta.get('n_users'))} users × {ui.fmt_int(meta.get('n_items'))} items"
+
+
+def summary_metrics(s: dict) -> None:
+    c = st.columns(5)
+    c[0].metric("Users", ui.fmt_int(s["n_users"]))
+    c[1].metric("Items", ui.fmt_int(s["n_items"]))
+    c[2].metric("Ratings", ui.fmt_int(s["n_ratings"]))
+    c[3].metric("Density", f"{100 * s['density']:.2f} %")
+    lo, hi = s["scale"]
+    c[4].metric("Rating scale", f"{lo:g} – {hi:g}", help=f"mean rating {s['rating_mean']:.2f}" if s.get("rating_mean") else None)
+
+
+def histograms(ratings, s: dict, key: str) -> None:
+    h = s.get("rating_histogram") or []
+    if h and "rating" in h[0]:
+        values, counts = [f"{b['rating']:g}" for b in h], [b["count"] for b in h]
+    else:
+        values, counts = [f"{b['from']:.2g}–{b['to']:.2g}" for b in h], [b["count"] for b in h]
+    g1, g2 = st.columns(2)
+    g1.plotly_chart(charts.rating_histogram(values, counts), key=f"{key}_hist")
+    per_user = np.bincount(ratings.users, minlength=ratings.n_users)
+    per_item = np.bincount(ratings.items, minlength=ratings.n_items)
+    g2.plotly_chart(charts.degree_distribution(per_user, per_item), key=f"{key}_deg")
+
+
+def split_report(report: dict) -> pd.DataFrame:
+    n = report.get("n_ratings") or sum(report.get(k, 0) for k in ("train", "val", "test", "dropped_val", "dropped_test"))
+    rows = []
+    for part, label in (("train", "train"), ("val", "validation"), ("test", "test"),
+                        ("dropped_val", "dropped from validation (cold start)"),
+                        ("dropped_test", "dropped from test (cold start)")):
+        count = int(report.get(part, 0))
+        rows.append({"part": label, "ratings": count, "share": f"{100 * count / n:.2f} %" if n else "-"})
+    return pd.DataFrame(rows)

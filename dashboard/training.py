@@ -1,0 +1,125 @@
+"""The Train page's logic, apart from drawing: specs from form values, parameter counts,
+curves of several runs on one chart, and the final table."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from mmf_core.errors import MMFError
+
+SHIFT_LABELS = {"zero": "no shifts", "random": "random fixed shifts", "learned": "learned shifts"}
+
+
+def completion_specs(dataset: str, *, R: int, K_list: list[int], masks: list[str], shift_modes: list[str],
+                     epochs: int, seeds: list[int], batch_size: int, patience: int, use_bias: bool,
+                     test_ratio: float, val_ratio: float, budget_matched: bool = True) -> list[dict]:
+    """One ``complete`` spec per MMF setting (K x mask x shift mode). Every run also trains
+    the MF baseline at rank R with the same seeds and split, so the MF curve is shared.
+
+    With ``budget_matched``, a setting whose learned shifts would add parameters lowers
+    MMF's rank... which the ``complete`` experiment cannot do without lowering MF's too, so
+    instead such settings are refused with a message (zero and random shifts cost nothing).
+    """
+    if not K_list:
+        raise MMFError("give at least one mixture size K for MMF, e.g. 2, 4")
+    if not masks:
+        raise MMFError("choose at least one mask family for MMF")
+    if not shift_modes:
+        raise MMFError("choose at least one shift mode for MMF")
+    if not seeds:
+        raise MMFError("give at least one seed")
+    for K in K_list:
+        if K >= R:
+            raise MMFError(f"K={K} must be smaller than the rank R={R}; lower K or raise R")
+    if budget_matched and "learned" in shift_modes:
+        raise MMFError("learned shifts add (users + items) x K parameters, so MMF would not be budget-matched with "
+                       "MF; untick 'budget-matched' to allow it, or use zero or random shifts")
+    specs = []
+    for K, mask, shift in itertools.product(K_list, masks, shift_modes):
+        specs.append({"kind": "complete", "params": {
+            "dataset": dataset, "R": int(R), "K": int(K), "mask_mode_A": mask, "mask_mode_B": mask,
+            "shift_mode": shift, "epochs": int(epochs), "seeds": [int(s) for s in seeds],
+            "batch_size": int(batch_size), "patience": int(patience), "use_bias": bool(use_bias),
+            "test_ratio": float(test_ratio), "val_ratio": float(val_ratio)}})
+    return specs
+
+
+def param_counts(n_users: int, n_items: int, R: int, K: int, shift_mode: str, use_bias: bool) -> dict:
+    """Trained parameters of MF and MMF at rank R (completion form, MMF.md section 3)."""
+    mf = (n_users + n_items) * R + ((n_users + n_items) if use_bias else 0)
+    mmf = mf + ((n_users + n_items) * K if shift_mode == "learned" else 0)
+    return {"MF": mf, "MMF": mmf}
+
+
+def mmf_label(params: dict) -> str:
+    return f"MMF K={params['K']} {params['mask_mode_A']}, {SHIFT_LABELS.get(params['shift_mode'], params['shift_mode'])}"
+
+
+def mf_key(params: dict) -> tuple:
+    """Settings that determine the MF baseline of a ``complete`` run (to draw it once)."""
+    keys = ("dataset", "R", "epochs", "seeds", "batch_size", "patience", "use_bias", "test_ratio", "val_ratio",
+            "lr_baseline", "seed_start", "num_seeds", "mu_mode")
+    return tuple(str(params.get(k)) for k in keys)
+
+
+def live_curves(runs: list[dict], events: dict[str, list[dict]]) -> dict[str, pd.DataFrame]:
+    """Curves of several ``complete`` runs on one chart: one per (model setting, seed);
+    MF baselines with identical settings appear once."""
+    curves: dict[str, pd.DataFrame] = {}
+    seen_mf: set = set()
+    n_seeds = max((len(r["params"].get("seeds") or [0]) for r in runs), default=1)
+    for run in runs:
+        p = run["params"]
+        by = {}
+        for e in events.get(run["id"], []):
+            if "epoch" not in e:
+                continue
+            by.setdefault((e.get("model", "?"), e.get("seed")), []).append(e)
+        for (model, seed), rows in by.items():
+            if model == "MF":
+                key = (mf_key(p), seed)
+                if key in seen_mf:
+                    continue
+                seen_mf.add(key)
+                label = f"MF R={p['R']}"
+            else:
+                label = mmf_label(p)
+            if n_seeds > 1:
+                label += f" (seed {seed})"
+            df = pd.DataFrame(rows)
+            for col in ("train_loss", "val_rmse"):
+                if col not in df:
+                    df[col] = np.nan
+            curves[label] = df
+    return curves
+
+
+def results_table(runs: list[dict], results: dict[str, dict]) -> pd.DataFrame:
+    """One row per model setting (mean ± std over seeds): RMSE, MAE, params, best epoch, time."""
+    rows = []
+    seen_mf = set()
+    for run in runs:
+        res = results.get(run["id"])
+        if not res or not res.get("agg"):
+            continue
+        p = run["params"]
+        for key, model in (("baseline", "MF"), ("mmf", "MMF")):
+            a = res["agg"][key]
+            if model == "MF":
+                if mf_key(p) in seen_mf:
+                    continue
+                seen_mf.add(mf_key(p))
+            rows.append({
+                "model": f"MF R={p['R']}" if model == "MF" else mmf_label(p),
+                "test RMSE": a["test_rmse_mean"], "RMSE std": a["test_rmse_std"],
+                "test MAE": a["test_mae_mean"], "parameters": a["params"],
+                "best epoch": a["best_epoch_mean"], "time (s)": a["time_sec_mean"],
+                "seeds": len(res["agg"]["seeds"]), "run": run["id"],
+            })
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df = df.sort_values("test RMSE").reset_index(drop=True)
+    return df
