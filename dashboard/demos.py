@@ -9,12 +9,12 @@ from dashboard import runstore
 
 
 def _spectrum_specs() -> list[tuple[str, dict]]:
-    return [("spectrum", {"R_budget": 8, "K_list": [2, 4], "mask_mode": "sin", "mmf_epochs": 400, "S10_size": 128,
-                          "H6_size": 120, "H6_blocks": 6, "seed": 0})]
+    return [("spectrum", {"R_budget": 8, "K_list": [2, 4], "mask_mode": "sin", "mmf_epochs": 200, "S10_size": 96,
+                          "H6_size": 96, "H6_blocks": 6, "seed": 0})]
 
 
 def _identify_specs() -> list[tuple[str, dict]]:
-    return [("identify", {"I": 60, "J": 60, "R": 6, "K": 4, "epochs": 800, "seed_a": a, "seed_b": b})
+    return [("identify", {"I": 60, "J": 60, "R": 6, "K": 4, "epochs": 300, "seed_a": a, "seed_b": b})
             for a, b in ((101, 202), (303, 404))]
 
 

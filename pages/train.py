@@ -4,6 +4,8 @@ import json
 
 import streamlit as st
 
+from mmf_core.errors import MMFError
+
 from dashboard import charts, datasets, dataview, forms, nav, runstore, state, training, ui, watch
 
 st.title("Train")
@@ -47,6 +49,19 @@ with ui.guard():
                                 help="MMF may not have more trained parameters than MF (learned shifts are refused)")
         go = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
 
+    counts = []
+    try:
+        K_shown = forms.parse_numbers(K_text, "MMF mixture sizes K", int, low=1)
+    except MMFError:
+        K_shown = []
+    for K in K_shown:
+        for sh in shifts or ["zero"]:
+            pc = training.param_counts(meta["n_users"], meta["n_items"], int(R), K, sh, use_bias)
+            counts.append(f"MMF K={K} ({training.SHIFT_LABELS[sh]}): {pc['MMF']:,}")
+    if counts:
+        pc = training.param_counts(meta["n_users"], meta["n_items"], int(R), 1, "zero", use_bias)
+        st.caption(f"Trained parameters: MF R={int(R)}: {pc['MF']:,} · " + " · ".join(counts))
+
     if go:
         K_list = forms.parse_numbers(K_text, "MMF mixture sizes K", int, low=1)
         seeds = forms.parse_numbers(seeds_text, "Seeds", int, low=0)
@@ -57,15 +72,6 @@ with ui.guard():
         run_ids = [runstore.submit(s["kind"], s["params"]) for s in specs]
         state.set_list("runs", run_ids)
         st.toast(f"Submitted {len(run_ids)} run(s).")
-
-    counts = []
-    for K in (forms.parse_numbers(K_text, "MMF mixture sizes K", int, low=1) if K_text.strip() else []):
-        for sh in shifts or ["zero"]:
-            pc = training.param_counts(meta["n_users"], meta["n_items"], int(R), K, sh, use_bias)
-            counts.append(f"MMF K={K} ({training.SHIFT_LABELS[sh]}): {pc['MMF']:,}")
-    if counts:
-        pc = training.param_counts(meta["n_users"], meta["n_items"], int(R), 1, "zero", use_bias)
-        st.caption(f"Trained parameters: MF R={int(R)}: {pc['MF']:,} · " + " · ".join(counts))
 
 with ui.guard():
     run_ids = [r for r in state.get_list("runs") if r.startswith("complete-") and runstore.store().exists(r)]
