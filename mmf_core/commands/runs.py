@@ -31,12 +31,23 @@ def _human_bytes(n: int) -> str:
     return f"{n} B"
 
 
+# The part of a kind's result that the CLI writes as its summary file: ``complete`` writes
+# ``result["agg"]`` as ``{dataset}_R{R}_K{K}_agg.json``, so ``show`` gives that object as
+# ``result`` (and the whole result as ``full_result``).
+SUMMARY_KEY = {"complete": "agg"}
+
+
 def _show_dict(store: RunStore, run_id: str) -> dict:
     info = store.get(run_id)
     out = info.to_dict()
     if info.status == DONE:
         try:
-            out["result"] = store.result(info.id)
+            res = store.result(info.id)
+            key = SUMMARY_KEY.get(info.kind)
+            if key and isinstance(res, dict) and res.get(key) is not None:
+                out["result"], out["full_result"] = res[key], res
+            else:
+                out["result"] = res
             out["arrays"] = {k: list(v.shape) for k, v in store.arrays(info.id).items()}
         except MMFError as exc:  # damaged outputs: the look above marked it, report that
             info = store.get(run_id)

@@ -85,20 +85,38 @@ def resolve_store_root(root: str | os.PathLike | None = None) -> Path:
 
 
 # --------------------------------------------------------------------------- specs
-def make_spec(kind: str, params: dict) -> dict:
-    """The canonical spec ``{"kind", "params"}`` (params validated; MMFError if bad)."""
+def make_spec(kind: str, params: dict, store_root: Path | None = None) -> dict:
+    """The canonical spec ``{"kind", "params"[, "data"]}`` (MMFError if params are bad).
+
+    ``params`` is what the experiment's ``validate`` returns (so a spec's params can be
+    submitted again as they are). For a kind whose params name a data file or data set,
+    ``data`` holds its content fingerprint (see :mod:`mmf_core.runs.fingerprint`): it
+    is part of the key, so the same params on changed data make a different run.
+    """
+    from mmf_core.runs.fingerprint import data_fingerprint
+
     canon = kinds.validate(kind, params)
     try:
         text = files.canonical_json(canon)
     except (TypeError, ValueError) as exc:
         raise MMFError(f"parameters of {kind!r} are not JSON-able ({exc}); this is a bug in its validate()") from None
-    return {"kind": kind, "params": json.loads(text)}
+    spec = {"kind": kind, "params": json.loads(text)}
+    data = data_fingerprint(spec["params"], store_root)
+    if data is not None:
+        spec["data"] = data
+    return spec
+
+
+def _key_material(spec: dict) -> dict:
+    out = {"kind": spec["kind"], "params": spec["params"]}
+    if spec.get("data"):
+        out["data_fingerprint"] = spec["data"]["fingerprint"]
+    return out
 
 
 def spec_key(spec: dict) -> str:
-    """sha256 (hex) of the canonical JSON of ``{"kind", "params"}``."""
-    text = files.canonical_json({"kind": spec["kind"], "params": spec["params"]})
-    return hashlib.sha256(text.encode()).hexdigest()
+    """sha256 (hex) of the canonical JSON of kind, params and the data's fingerprint."""
+    return hashlib.sha256(files.canonical_json(_key_material(spec)).encode()).hexdigest()
 
 
 def run_id_of(spec: dict) -> str:
@@ -546,7 +564,7 @@ class RunStore:
         cancelled is resumed from its checkpoint; one failed is started afresh. Bad
         params raise MMFError before anything is written.
         """
-        spec = make_spec(kind, params)
+        spec = make_spec(kind, params, self.root)
         return self.submit_spec(spec, start=start)
 
     def submit_spec(self, spec: dict, *, start: bool = True) -> RunHandle:
@@ -568,7 +586,7 @@ class RunStore:
                 old = files.read_json(run_dir / "spec.json")
             except (OSError, ValueError):
                 old = None
-            if old is not None and (old.get("kind"), old.get("params")) != (spec["kind"], spec["params"]):
+            if old is not None and _key_material(old) != _key_material(spec):
                 raise MMFError(f"run id {run_id} is taken by a different spec (key collision); "
                                f"delete it with `runs rm {run_id}`")
             if old is None:
@@ -591,8 +609,7 @@ class RunStore:
         try:
             tmp.mkdir()
             (tmp / "checkpoint").mkdir()
-            files.atomic_write_json(tmp / "spec.json", {"kind": spec["kind"], "params": spec["params"],
-                                                        "key": spec_key(spec)})
+            files.atomic_write_json(tmp / "spec.json", {**spec, "key": spec_key(spec)})
             now = time.time()
             self._write_status(tmp, {"status": QUEUED, "pid": None, "host": socket.gethostname(),
                                      "created_at": now, "queued_at": now, "started_at": None,
@@ -697,7 +714,7 @@ class RunStore:
         """For a run in *this* process (the CLI's foreground mode): returns
         ``(handle, worker_lock_fd, queue_entry)``; the fd is None when the spec was
         answered from the store or attached to a run in progress."""
-        spec = make_spec(kind, params)
+        spec = make_spec(kind, params, self.root)
         run_id = run_id_of(spec)
         self.ensure_writable()
         with files.flocked(self._lock_path(run_id)):
