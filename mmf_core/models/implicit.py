@@ -94,21 +94,32 @@ class ImplicitMF(nn.Module):
 
 
 class ImplicitMMF(nn.Module):
-    """MMF (``mmf_core.models.MMF``, ``form="observed"``) used as an implicit scorer.
+    """MMF (:class:`mmf_core.models.MMF`, ``form="observed"``) used as an implicit scorer.
 
-    ``mu``, the user bias and the masks are those of MMF; for ranking only the order of a
-    user's scores matters, so ``mu`` and the user bias do not change a top-N list.
-    Extra keyword arguments go to ``MMF`` (e.g. ``K``, ``mask``, ``shifts``).
+    ``s(u, i) = P[u] . Q[i]`` with ``P``, ``Q`` the masked factors of MMF
+    (``effective_rows`` / ``effective_cols``; with zero shifts the mixture collapses to
+    one weight vector and MMF costs what MF costs). No global offset or user bias: they
+    cannot change a user's ranking. The parameters are dense (trained with Adam).
+
+    Parameters
+    ----------
+    n_users, n_items : table sizes.
+    rank : MMF base rank ``R``; K : mixture components.
+    mask : mask family of both sides (observed variant); shift_mode : ``zero``,
+        ``random`` or ``learned``.
+    init_std : factors start N(0, init_std^2).
+    generator : torch.Generator for a reproducible initialisation.
     """
 
-    def __init__(self, n_users: int, n_items: int, rank: int = 32, **mmf_kwargs):
+    def __init__(self, n_users: int, n_items: int, rank: int = 32, K: int = 4, mask: str = "gaussian",
+                 shift_mode: str = "zero", init_std: float = 0.1, generator: torch.Generator | None = None):
         super().__init__()
-        try:
-            from mmf_core.models import MMF
-        except ImportError:  # pragma: no cover - until the explicit models land
-            raise MMFError("the MMF model is not available in this build; use model=mf") from None
+        from mmf_core.models import MMF
+
         self.n_users, self.n_items, self.rank = int(n_users), int(n_items), int(rank)
-        self.inner = _build_observed_mmf(MMF, self.n_users, self.n_items, self.rank, mmf_kwargs)
+        self.inner = MMF(self.n_users, self.n_items, self.rank, int(K), mask_A=mask, mask_B=mask,
+                         shift_mode=shift_mode, form="observed", mu=0.0, use_bias=False,
+                         init_std=init_std, generator=generator)
 
     def predict(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores, shape (n,), for ``users`` and ``items`` (LongTensor (n,) each)."""
@@ -117,42 +128,32 @@ class ImplicitMMF(nn.Module):
     def pair_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """users : LongTensor (n,); items : LongTensor (n, c). Returns (n, c)."""
         n, c = items.shape
-        return self.inner.predict(users.repeat_interleave(c), items.reshape(-1)).view(n, c)
+        P = self.inner.effective_rows(users)  # (n, D)
+        Q = self.inner.effective_cols(items.reshape(-1)).view(n, c, -1)  # (n, c, D)
+        return (P.unsqueeze(1) * Q).sum(-1)
 
     def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        f = self.inner.factors()
-        return f["A"][users].pow(2).sum() + f["B"][items].pow(2).sum()
+        """Sum of squared base factors looked up for a batch (users (n,), items (n, c))."""
+        return self.inner.A[users].pow(2).sum() + self.inner.B[items].pow(2).sum()
 
     @torch.no_grad()
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of ``users`` (LongTensor (n,)) against every item: (n, n_items)."""
-        items = torch.arange(self.n_items, device=users.device)
-        return self.pair_scores(users, items.expand(len(users), -1))
+        return self.inner.effective_rows(users) @ self.inner.effective_cols().T
 
     def factors(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach() for k, v in self.inner.factors().items()}
+        """``A`` = P (n_users, D), ``B`` = Q (n_items, D): the masked factors, so that
+        ``score = A[u] . B[i]``; ``A_base``, ``B_base`` are the base factors."""
+        with torch.no_grad():
+            return {
+                "A": self.inner.effective_rows().detach(),
+                "B": self.inner.effective_cols().detach(),
+                "A_base": self.inner.A.detach(),
+                "B_base": self.inner.B.detach(),
+            }
 
     def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-
-def _build_observed_mmf(MMF, n_users, n_items, rank, kwargs):
-    """Construct ``MMF(..., form="observed")`` whatever the exact keyword names are."""
-    import inspect
-
-    sig = inspect.signature(MMF)
-    names = set(sig.parameters)
-    kw = dict(kwargs)
-    kw["form"] = "observed"
-    for a, b in (("n_users", "U"), ("n_items", "N")):
-        pass
-    attempt = {}
-    for key, val in (("n_users", n_users), ("n_items", n_items), ("rank", rank)):
-        if key in names:
-            attempt[key] = val
-    if len(attempt) == 3:
-        return MMF(**attempt, **kw)
-    return MMF(n_users, n_items, rank, **kw)
+        return int(self.inner.n_params())
 
 
 def build_scorer(model: str, n_users: int, n_items: int, rank: int = 32, sparse: bool = True, seed: int = 0, **kwargs) -> nn.Module:
@@ -162,7 +163,8 @@ def build_scorer(model: str, n_users: int, n_items: int, rank: int = 32, sparse:
     torch.manual_seed(int(seed))
     if model == "mf":
         return ImplicitMF(n_users, n_items, rank=rank, sparse=sparse, **kwargs)
-    return ImplicitMMF(n_users, n_items, rank=rank, **kwargs)
+    gen = torch.Generator().manual_seed(int(seed))
+    return ImplicitMMF(n_users, n_items, rank=rank, generator=gen, **kwargs)
 
 
 @dataclass

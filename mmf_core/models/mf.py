@@ -8,6 +8,7 @@ from torch import nn
 
 from mmf_core.errors import MMFError
 from mmf_core.models.base import FactorModel, normal_init
+from mmf_core.models.kernels import pair_dot
 
 
 class MF(FactorModel):
@@ -49,7 +50,7 @@ class MF(FactorModel):
 
     def predict(self, users, items):
         # Plain gathers are cheaper than the unique/gather path of the base class.
-        return (self.A[users] * self.B[items]).sum(-1) + self.offsets(users, items)
+        return pair_dot(self.A, self.B, users, items) + self.offsets(users, items)
 
     def offsets(self, users, items):
         out = self.mu

@@ -1,0 +1,310 @@
+"""The fit loops: dense full-batch (reconstruction) and mini-batch over observed entries
+(completion).
+
+Both emit one event per epoch to ``on_event`` and poll ``should_stop`` between epochs
+(a cooperative stop: the loop returns what it has, with the best state restored). Same
+seed, same numbers: initial values come from a seeded generator chosen by the caller, and
+the completion loop shuffles epoch ``e`` with a generator seeded from ``(seed, e)``, so a
+run resumed from a checkpoint repeats the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from mmf_core.device import pick_device
+from mmf_core.errors import MMFError, positive_float
+
+Triple = tuple  # (users (n,), items (n,), ratings (n,)) as numpy arrays or tensors
+
+
+@dataclass
+class FitResult:
+    """What a fit loop returns.
+
+    best_epoch: the epoch (1-based) whose state was restored; best_loss: the train loss
+    (dense) at that epoch; best_val_rmse: the val RMSE there (observed; NaN without val);
+    seconds: wall time of the whole loop (patience epochs included); epochs_run; stopped:
+    True when ``should_stop`` ended it early; history: the per-epoch events.
+    """
+
+    best_epoch: int
+    seconds: float
+    epochs_run: int
+    best_loss: float = float("nan")
+    best_val_rmse: float = float("nan")
+    stopped: bool = False
+    history: list = field(default_factory=list)
+
+
+def set_seed(seed: int) -> torch.Generator:
+    """Seed torch's global RNG and return a CPU generator seeded with ``seed``."""
+    torch.manual_seed(int(seed))
+    return torch.Generator().manual_seed(int(seed))
+
+
+def make_adam(groups: list[dict], **kw) -> torch.optim.Adam:
+    """Adam over ``groups``, using the fused implementation where this torch offers it."""
+    try:
+        return torch.optim.Adam(groups, fused=True, **kw)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(groups, **kw)
+
+
+def _emit(on_event, event):
+    if on_event is not None:
+        on_event(event)
+
+
+def _snapshot(model: torch.nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+# ----------------------------------------------------------------------------------------
+# dense
+# ----------------------------------------------------------------------------------------
+def fit_dense(
+    model,
+    X: torch.Tensor,
+    epochs: int = 2000,
+    lr_factors: float = 0.02,
+    lr_shifts: float = 0.01,
+    optimizer: str = "adam",
+    momentum: float = 0.999,
+    ridge: float = 0.0,
+    on_event: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    log_every: int = 1,
+) -> FitResult:
+    """Full-batch fit of ``model.reconstruct()`` to the dense target ``X`` (MSE).
+
+    Parameters
+    ----------
+    model : a FactorModel on the same device as ``X``
+    X : Tensor, shape (I, J)
+    epochs : number of full-batch steps
+    lr_factors, lr_shifts : learning rates for factors and for MMF shifts
+    optimizer : "adam" or "sgd" (SGD with ``momentum``, the MF_SGD baseline)
+    ridge : weight of ``mean(A^2) + mean(B^2)`` added to the loss (the MF_Ridge baseline)
+    on_event : called with ``{"epoch", "train_loss", "seconds"}`` every ``log_every``
+        epochs (and at the last epoch)
+    should_stop : polled every epoch; True ends the loop early
+
+    The state with the lowest train loss is restored at the end.
+    """
+    lr_factors = positive_float(lr_factors, "lr_factors")
+    lr_shifts = positive_float(lr_shifts, "lr_shifts")
+    groups = model.param_groups(lr_factors, lr_shifts)
+    if optimizer == "adam":
+        opt = make_adam(groups)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(groups, momentum=momentum)
+    else:
+        raise MMFError(f"unknown optimizer {optimizer!r}; use 'adam' or 'sgd'")
+    log_every = max(1, int(log_every or 1))
+    best_loss, best_epoch, best_state = math.inf, 0, _snapshot(model)
+    history, t0, stopped, epoch = [], time.perf_counter(), False, 0
+    for epoch in range(1, int(epochs) + 1):
+        opt.zero_grad(set_to_none=True)
+        loss = torch.mean((model.reconstruct() - X) ** 2)
+        total = loss
+        if ridge:
+            total = loss + ridge * (model.A.pow(2).mean() + model.B.pow(2).mean())
+        total.backward()
+        value = float(loss.detach())
+        if value < best_loss:  # the loss belongs to the parameters before this step
+            best_loss, best_epoch, best_state = value, epoch, _snapshot(model)
+        opt.step()
+        if not math.isfinite(value):
+            break
+        if epoch % log_every == 0 or epoch == epochs:
+            event = {"epoch": epoch, "train_loss": value, "seconds": time.perf_counter() - t0}
+            history.append(event)
+            _emit(on_event, event)
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
+    model.load_state_dict(best_state)
+    return FitResult(best_epoch, time.perf_counter() - t0, epoch, best_loss=best_loss, stopped=stopped, history=history)
+
+
+# ----------------------------------------------------------------------------------------
+# observed entries
+# ----------------------------------------------------------------------------------------
+def _as_tensors(triple: Triple, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    u, i, r = triple
+    return (
+        torch.as_tensor(np.asarray(u), dtype=torch.long, device=device),
+        torch.as_tensor(np.asarray(i), dtype=torch.long, device=device),
+        torch.as_tensor(np.asarray(r), dtype=torch.float32, device=device),
+    )
+
+
+@torch.no_grad()
+def evaluate(model, data: Triple, rating_range: tuple[float, float] | None = None, batch_size: int = 65536) -> dict:
+    """RMSE and MAE of clamped predictions on ``data`` = (users, items, ratings)."""
+    device = next(model.buffers(), next(model.parameters())).device
+    u, i, r = _as_tensors(data, device)
+    if len(r) == 0:
+        return {"rmse": float("nan"), "mae": float("nan")}
+    was_training = model.training
+    model.eval()
+    sq, ab = 0.0, 0.0
+    for s in range(0, len(r), batch_size):
+        p = model.predict(u[s : s + batch_size], i[s : s + batch_size])
+        if rating_range is not None:
+            p = p.clamp(rating_range[0], rating_range[1])
+        d = p - r[s : s + batch_size]
+        sq += float((d * d).sum())
+        ab += float(d.abs().sum())
+    model.train(was_training)
+    return {"rmse": math.sqrt(sq / len(r)), "mae": ab / len(r)}
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
+
+
+def _save_checkpoint(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path):
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a truncated or foreign file: start over rather than crash
+        return None
+
+
+def fit_observed(
+    model,
+    train: Triple,
+    val: Triple | None = None,
+    epochs: int = 200,
+    batch_size: int = 4096,
+    lr_factors: float = 5e-3,
+    lr_shifts: float = 5e-3,
+    patience: int = 5,
+    min_delta: float = 1e-6,
+    rating_range: tuple[float, float] | None = (1.0, 5.0),
+    on_event: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    seed: int = 0,
+    device=None,
+    weight_decay: float = 0.0,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 5,
+    checkpoint_name: str = "fit_observed.pt",
+) -> FitResult:
+    """Mini-batch Adam on observed entries with early stopping on val RMSE.
+
+    Parameters
+    ----------
+    model : a FactorModel with ``predict``; moved to ``device``
+    train, val : (users (n,), items (n,), ratings (n,)) triples (numpy or torch)
+    epochs : the most epochs to run
+    batch_size : entries per step; batches are index slices of a device-resident
+        permutation (no per-sample Python work)
+    lr_factors, lr_shifts : learning rates (shifts: MMF's learned shifts)
+    patience, min_delta : stop after ``patience`` epochs without a val-RMSE gain larger
+        than ``min_delta``; the best state is restored
+    rating_range : predictions are clamped to it when validating
+    on_event : called once per epoch with ``{"epoch", "train_loss", "val_rmse",
+        "val_mae", "seconds"}``
+    should_stop : polled every epoch; True ends the loop early (best state restored)
+    seed : seeds the per-epoch shuffles
+    checkpoint_dir : when given, the loop saves a checkpoint there every
+        ``checkpoint_every`` epochs and, if one is already there, resumes from it
+    """
+    lr_factors = positive_float(lr_factors, "lr_factors")
+    lr_shifts = positive_float(lr_shifts, "lr_shifts")
+    if int(batch_size) < 1:
+        raise MMFError(f"batch_size must be at least 1, got {batch_size}")
+    dev = pick_device(device) if not isinstance(device, torch.device) else device
+    model.to(dev)
+    u, i, r = _as_tensors(train, dev)
+    n = len(r)
+    if n == 0:
+        raise MMFError("the training set is empty; check the data set and the split fractions")
+    has_val = val is not None and len(val[2]) > 0
+    opt = make_adam(model.param_groups(lr_factors, lr_shifts), weight_decay=weight_decay)
+    best_rmse, best_epoch, best_state, bad = math.inf, 0, _snapshot(model), 0
+    history: list[dict] = []
+    start_epoch, elapsed = 1, 0.0
+    ckpt_path = Path(checkpoint_dir) / checkpoint_name if checkpoint_dir else None
+    if ckpt_path is not None:
+        ckpt = _load_checkpoint(ckpt_path)
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            best_state = ckpt["best_state"]
+            best_rmse, best_epoch, bad = float(ckpt["best_rmse"]), int(ckpt["best_epoch"]), int(ckpt["bad"])
+            start_epoch, elapsed = int(ckpt["epoch"]) + 1, float(ckpt["elapsed"])
+            history = list(ckpt.get("history", []))
+    t0 = time.perf_counter() - elapsed
+    stopped, epoch, done = False, start_epoch - 1, bad >= patience
+    bs = int(batch_size)
+    for epoch in range(start_epoch, int(epochs) + 1):
+        if done:
+            break
+        model.train()
+        perm = torch.randperm(n, generator=_epoch_generator(seed, epoch)).to(dev)
+        loss_sum = torch.zeros((), device=dev)
+        for s in range(0, n, bs):
+            idx = perm[s : s + bs]
+            pred = model.predict(u[idx], i[idx])
+            loss = torch.mean((pred - r[idx]) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * len(idx)
+        event = {"epoch": epoch, "train_loss": float(loss_sum) / n}
+        if has_val:
+            m = evaluate(model, val, rating_range)
+            event["val_rmse"], event["val_mae"] = m["rmse"], m["mae"]
+            if m["rmse"] < best_rmse - min_delta:
+                best_rmse, best_epoch, best_state, bad = m["rmse"], epoch, _snapshot(model), 0
+            else:
+                bad += 1
+        else:
+            best_epoch, best_state = epoch, _snapshot(model)
+        event["seconds"] = time.perf_counter() - t0
+        history.append(event)
+        _emit(on_event, event)
+        done = has_val and bad >= patience
+        stopped = not done and should_stop is not None and bool(should_stop())
+        if ckpt_path is not None and (epoch % max(1, int(checkpoint_every)) == 0 or done or stopped):
+            _save_checkpoint(
+                ckpt_path,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "best_state": best_state,
+                    "best_rmse": best_rmse,
+                    "best_epoch": best_epoch,
+                    "bad": bad,
+                    "epoch": epoch,
+                    "elapsed": time.perf_counter() - t0,
+                    "history": history,
+                },
+            )
+        if done or stopped:
+            break
+    model.load_state_dict(best_state)
+    return FitResult(
+        best_epoch, time.perf_counter() - t0, epoch, best_val_rmse=best_rmse if has_val else float("nan"),
+        stopped=stopped, history=history,
+    )
