@@ -144,6 +144,11 @@ def test_temporal_is_ordered_in_time(r):
     if len(s.val) and len(s.test):
         assert ts[s.val].max() <= ts[s.test].min()
     assert len(s.train) == round(0.5 * r.n_ratings)
+    # the same rows as a stable sort by time (ties in file order) cut at the fractions
+    order = np.argsort(ts, kind="stable")
+    n_train, n_val = round(0.5 * r.n_ratings), round(0.25 * r.n_ratings)
+    assert s.train.tolist() == sorted(order[:n_train].tolist())
+    assert s.val.tolist() == sorted(order[n_train : n_train + n_val].tolist())
 
 
 @settings(max_examples=40, deadline=None)

@@ -77,7 +77,8 @@ def ratings_from_columns(
                 "fix or remove that line, or give the right rating column"
             )
         r = num
-    r = r.astype(np.float64, copy=False)
+    if r.dtype.kind != "f":
+        r = r.astype(np.float64)
     n = len(r)
     if n == 0:
         raise MMFError(f"{where}: holds no ratings; give a file with at least one user,item,rating row")
@@ -102,6 +103,8 @@ def ratings_from_columns(
                 f"{lo:g}..{hi:g}; fix the file or declare the right scale"
             )
     for label, col in (("user", users), ("item", items)):
+        if getattr(col, "dtype", None) is not None and col.dtype.kind in "iub":
+            continue  # integer columns cannot hold a missing value
         s = col if isinstance(col, pd.Series) else pd.Series(np.asarray(col))
         if s.isna().any():
             k = int(np.flatnonzero(s.isna().to_numpy())[0])
@@ -121,8 +124,13 @@ def ratings_from_columns(
 
     # duplicates: one int64 key per (user, item) pair
     key = u * np.int64(len(item_ids)) + i
-    dup = pd.Series(key).duplicated(keep=False).to_numpy()
-    if dup.any():
+    # fast path: files sorted by (user, item), as MovieLens ships them, have no repeats
+    # when the keys strictly increase; otherwise a hash pass finds them
+    if n > 1 and bool(np.all(key[1:] > key[:-1])):
+        dup = None
+    else:
+        dup = pd.Series(key).duplicated(keep=False).to_numpy()
+    if dup is not None and dup.any():
         if duplicates == "error":
             first = int(np.flatnonzero(dup)[0])
             second = int(np.flatnonzero(dup & (key == key[first]))[1])
@@ -154,7 +162,7 @@ def ratings_from_columns(
     return Ratings(
         users=u,
         items=i,
-        ratings=r.astype(np.float32),
+        ratings=r.astype(np.float32, copy=False),
         user_ids=user_ids,
         item_ids=item_ids,
         timestamps=ts,

@@ -193,7 +193,9 @@ def _load_path(path: Path, format, options: dict) -> Ratings:
     if fmt == "mat":
         return matlab.read_mat(path, name=path.stem, **_mat_options(options))
     if fmt == "movielens":
-        folder = _Folder(str(path.parent), {_ml_base(name, head): name}, lambda rel: open(path.parent / rel, "rb"))
+        role = _ml_base(name, head)
+        folder = _Folder(str(path.parent), {role: name}, lambda rel: open(path.parent / rel, "rb"))
+        folder._paths = {role: path}
         # titles next to it, when present
         for extra in ("u.item", "movies.dat", "movies.csv"):
             if (path.parent / extra).is_file():
