@@ -39,19 +39,20 @@ class Demo:
     button: str
     page: str
     page_title: str
+    param: str  # the query parameter the page reads its watched runs from
     specs: Callable[[], list[tuple[str, dict]]]
 
 
 DEMOS = (
     Demo("spectrum", "Spectrum: more rank for the same budget",
          "Truncated SVD against MMF on a small dense random matrix and a block-diagonal one.",
-         "spectrum demo", "spectrum", "Spectrum", _spectrum_specs),
+         "spectrum demo", "spectrum", "Spectrum", "spectrum_runs", _spectrum_specs),
     Demo("identify", "Identifiability: the same factors twice?",
          "Two seed pairs each of MF and MMF on block-diagonal data: are the learned factors the same up to order?",
-         "identifiability demo", "identifiability", "Identifiability", _identify_specs),
+         "identifiability demo", "identifiability", "Identifiability", "ident_runs", _identify_specs),
     Demo("planted", "MF vs MMF on planted-mixture ratings",
          "Synthetic ratings where groups of users use different latent structure: where MMF should win.",
-         "MF vs MMF", "train", "Train", _planted_specs),
+         "MF vs MMF", "train", "Train", "train_runs", _planted_specs),
 )
 
 

@@ -129,13 +129,26 @@ def open_page(page, title: str, timeout: float = 60.0) -> None:
     wait_idle(page, timeout)
 
 
-def screenshot(page, name: str, folders) -> list[Path]:
-    """Save a full-page PNG called ``name``.png in each of ``folders``."""
+def screenshot(page, name: str, folders, max_height: int = 8000) -> list[Path]:
+    """Save a PNG of the whole page called ``name``.png in each of ``folders``.
+
+    Streamlit scrolls inside its main container, so the viewport is stretched to the
+    content's height for the shot and put back afterwards.
+    """
+    size = page.viewport_size or {"width": 1400, "height": 1000}
+    height = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+        " return m ? m.scrollHeight : document.body.scrollHeight; }")
+    page.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), max_height))})
+    time.sleep(0.4)  # let plotly re-layout to the new size
     paths = []
-    for folder in folders:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        paths.append(path)
+    try:
+        for folder in folders:
+            folder = Path(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{name}.png"
+            page.screenshot(path=str(path), full_page=True)
+            paths.append(path)
+    finally:
+        page.set_viewport_size(size)
     return paths

@@ -46,18 +46,18 @@ if submitted:
             params.update(R_list=R_list[-1:], K_ratio_list=ratios)
         else:
             params.update(R_list=R_list, K_ratio_list=ratios)
-        state.set_list("runs", [runstore.submit("reconstruct", params)])
+        state.set_list("bench_runs", [runstore.submit("reconstruct", params)])
 
 with ui.guard():
     past = [r for r in runstore.list_runs(kind="reconstruct")]
-    current = [r for r in state.get_list("runs") if r.startswith("reconstruct-")][:1]
+    current = [r for r in state.get_list("bench_runs") if r.startswith("reconstruct-")][:1]
     if past:
         ids = [r["id"] for r in past]
         default = ids.index(current[0]) if current and current[0] in ids else 0
         chosen = st.selectbox("Sweep to show", ids, index=default,
                               format_func=lambda i: f"{i} · {next(r['status'] for r in past if r['id'] == i)}")
         if chosen != (current[0] if current else None):
-            state.set_list("runs", [chosen])
+            state.set_list("bench_runs", [chosen])
         infos = watch.live_panel([chosen], key="bench")
         if infos[0]["status"] == "done":
             res = runstore.result(chosen)

@@ -48,7 +48,7 @@ for col, demo in zip(cols, demos.DEMOS):
             ids = st.session_state.get(f"demo_runs_{demo.key}")
             if ids:
                 st.page_link(nav.page(demo.page), label=f"Open {demo.page_title} →", icon=":material/open_in_new:",
-                             query_params={"runs": ",".join(ids)})
+                             query_params={demo.param: ",".join(ids)})
 
 
 @st.fragment(run_every=2)

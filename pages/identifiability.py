@@ -54,13 +54,16 @@ if go:
                                             "epochs": int(epochs), "mode": mode, "mask_mode": mask,
                                             "num_blocks": int(blocks), "seed_a": a, "seed_b": b})
                for a, b in _pairs(pairs_text)]
-        state.set_list("runs", ids)
+        state.set_list("ident_runs", ids)
 
 with ui.guard():
     all_runs = {r["id"]: r for r in runstore.list_runs(kind="identify")}
-    watching = [r for r in state.get_list("runs") if r in all_runs]
-    if not watching and all_runs:
-        watching = [next(iter(all_runs))]
+    watching = [r for r in state.get_list("ident_runs") if r in all_runs]
+    if not watching and all_runs:  # the newest comparison: the newest run and its siblings (other seed pairs)
+        def _setting(r):
+            return {k: v for k, v in r["params"].items() if k not in ("seed_a", "seed_b")}
+        newest = next(iter(all_runs.values()))
+        watching = [i for i, r in all_runs.items() if _setting(r) == _setting(newest)]
     if not watching:
         st.info("Nothing compared yet: choose settings and press **Compare** (or use the Home demo).")
         st.stop()

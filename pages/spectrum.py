@@ -31,7 +31,7 @@ if go:
         K_list = forms.parse_numbers(K_text, "K values", int, low=1)
         params = {"R_budget": int(R_budget), "K_list": K_list, "mask_mode": mask, "mmf_epochs": int(epochs),
                   "S10_size": int(s10), "H6_size": int(h6), "H6_blocks": int(blocks), "seed": int(seed)}
-        state.set_list("runs", [runstore.submit("spectrum", params)])
+        state.set_list("spectrum_runs", [runstore.submit("spectrum", params)])
 
 with ui.guard():
     past = runstore.list_runs(kind="spectrum")
@@ -39,11 +39,11 @@ with ui.guard():
         st.info("Nothing computed yet: choose settings and press **Compute spectra** (or use the Home demo).")
         st.stop()
     ids = [r["id"] for r in past]
-    current = [r for r in state.get_list("runs") if r in ids][:1]
+    current = [r for r in state.get_list("spectrum_runs") if r in ids][:1]
     chosen = st.selectbox("Result to show", ids, index=ids.index(current[0]) if current else 0,
                           format_func=lambda i: f"{i} · {next(r['status'] for r in past if r['id'] == i)}")
     if not current or chosen != current[0]:
-        state.set_list("runs", [chosen])
+        state.set_list("spectrum_runs", [chosen])
     info = watch.live_panel([chosen], key="spectrum")[0]
     if info["status"] == "done":
         res = runstore.result(chosen)

@@ -70,11 +70,11 @@ with ui.guard():
                                           patience=int(patience), use_bias=use_bias, test_ratio=float(test_ratio),
                                           val_ratio=float(val_ratio), budget_matched=matched)
         run_ids = [runstore.submit(s["kind"], s["params"]) for s in specs]
-        state.set_list("runs", run_ids)
+        state.set_list("train_runs", run_ids)
         st.toast(f"Submitted {len(run_ids)} run(s).")
 
 with ui.guard():
-    run_ids = [r for r in state.get_list("runs") if r.startswith("complete-") and runstore.store().exists(r)]
+    run_ids = [r for r in state.get_list("train_runs") if r.startswith("complete-") and runstore.store().exists(r)]
     if not run_ids:
         st.info("Nothing trained yet on this page: choose settings and press **Train**.")
         st.stop()

@@ -1,0 +1,138 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright.
+
+Starts ``streamlit run dashboard/app.py`` on a free loopback port with its own store,
+uploads a small MovieLens-format file, looks at its split, trains MF and MMF for a few
+epochs (live chart, then the results table), runs Spectrum and Identifiability with small
+settings, and saves a screenshot of every page (into the test's tmp folder, and also into
+``$MMF_SCREENSHOTS`` when that variable names a folder, e.g. ``out/screenshots``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from dashboard.e2e import CHROMIUM, StreamlitServer, chromium_page, open_page, screenshot, wait_idle
+from tests.dashboard_helpers import cancel_active, movielens_bytes
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Debian chromium not found at {CHROMIUM} "
+                                                           "(apt-get install chromium); the real-browser test needs it"),
+]
+
+LONG = 240_000  # ms: training on a busy 2-core machine
+
+
+def _fill(page, label: str, value) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def _no_error(page) -> None:
+    errs = page.locator('[data-testid="stAlertContentError"]')
+    assert errs.count() == 0, [errs.nth(i).inner_text() for i in range(errs.count())]
+
+
+def test_whole_mission_in_chromium(tmp_path):
+    shots = [tmp_path / "screenshots"]
+    if os.environ.get("MMF_SCREENSHOTS"):
+        shots.append(Path(os.environ["MMF_SCREENSHOTS"]))
+    data_file = tmp_path / "u.data"
+    data_file.write_bytes(movielens_bytes(n_users=40, n_items=50, per_user=15))
+    store = tmp_path / "store"
+    server = StreamlitServer(store, log_path=tmp_path / "streamlit.log",
+                             env={"MMF_DATA_CACHE": str(tmp_path / "cache")})
+    try:
+        server.start()
+        server.wait_ready(timeout=120)
+        with chromium_page() as page:
+            page.set_default_timeout(LONG)
+            # Home
+            page.goto(server.url)
+            page.wait_for_selector('h1:has-text("MMF Studio")')
+            wait_idle(page)
+            assert page.locator('[data-testid="stSidebarNavLink"]').count() == 8
+            _no_error(page)
+            screenshot(page, "01_home", shots)
+
+            # Data: upload, preview, save, split
+            open_page(page, "Data")
+            page.get_by_role("tab", name="Upload a file").click()
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(data_file))
+            page.get_by_text("Preview: proposed").wait_for()
+            page.get_by_role("button", name="Load and save").click()
+            page.get_by_text("It is now the current data set").wait_for()
+            page.get_by_text("Current data set", exact=True).wait_for()
+            wait_idle(page)
+            metric = page.locator('[data-testid="stMetric"]', has_text="Ratings").first
+            assert metric.inner_text().split()[-1] == "600"
+            page.get_by_text("Split", exact=True).wait_for()
+            _no_error(page)
+            screenshot(page, "02_data", shots)
+
+            # Train: MF and MMF for a few epochs; live chart, then the results table
+            open_page(page, "Train")
+            _fill(page, "Rank R", 8)
+            _fill(page, "MMF mixture sizes K", "2")
+            _fill(page, "Epochs (at most)", 4)
+            page.get_by_role("button", name="Train").click()
+            page.locator('[data-testid="stProgress"]').first.wait_for()
+            page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=LONG)  # the live curves
+            page.get_by_text("Results on the test ratings").wait_for(timeout=LONG)
+            wait_idle(page)
+            table = page.locator('[data-testid="stDataFrame"]').first
+            table.wait_for()
+            page.get_by_role("button", name="Download CSV").wait_for()
+            _no_error(page)
+            screenshot(page, "03_train", shots)
+
+            # Spectrum, small
+            open_page(page, "Spectrum")
+            _fill(page, "Rank budget R", 4)
+            _fill(page, "K values for MMF", "2")
+            _fill(page, "MMF epochs", 30)
+            _fill(page, "S_10 size (rows = columns)", 24)
+            _fill(page, "H_6 size (rows = columns)", 24)
+            page.get_by_role("button", name="Compute spectra").click()
+            page.get_by_text("S_10: dense random Gaussian").wait_for(timeout=LONG)
+            page.get_by_text("H_6: block-diagonal").wait_for(timeout=LONG)
+            wait_idle(page)
+            assert page.locator('[data-testid="stPlotlyChart"]').count() >= 4
+            _no_error(page)
+            screenshot(page, "04_spectrum", shots)
+
+            # Identifiability, small
+            open_page(page, "Identifiability")
+            _fill(page, "Matrix size (I = J)", 12)
+            _fill(page, "Rank R", 3)
+            _fill(page, "MMF components K", 2)
+            _fill(page, "Epochs", 40)
+            _fill(page, "Seed pairs", "1-2")
+            page.get_by_role("button", name="Compare").click()
+            page.get_by_text(re.compile(r"Over 1 seed pair")).wait_for(timeout=LONG)  # the plain-language reading
+            page.get_by_text(re.compile(r"raw score .* matched score")).first.wait_for()
+            wait_idle(page)
+            page.locator('[data-testid="stPlotlyChart"]').nth(3).wait_for()
+            assert page.locator('[data-testid="stPlotlyChart"]').count() == 4  # raw and reordered, MF and MMF
+            _no_error(page)
+            screenshot(page, "05_identifiability", shots)
+
+            # The other pages
+            for i, title in enumerate(("Benchmark", "Runs", "Recommend"), start=6):
+                open_page(page, title)
+                _no_error(page)
+                screenshot(page, f"0{i}_{title.lower()}", shots)
+            runs_text = page.locator("body").inner_text()
+            assert "Recommend" in runs_text
+
+        for folder in shots:
+            assert len(list(Path(folder).glob("*.png"))) >= 8
+    finally:
+        os.environ["MMF_STORE"] = str(store)
+        cancel_active()
+        server.stop()
