@@ -241,3 +241,26 @@ def test_preview_proposes_mapping(tmp_path):
     assert p["mapping"] is None and "choose" in p["note"]
     p = preview_file(ml_latest_zip(small_rows()), filename="ml-latest-small.zip")
     assert p["format"] == "zip" and p["mapping"]["user"] == "userId" and "ratings.csv" in p["note"]
+
+
+def test_parsed_cache_serves_unchanged_files_and_reparses_edited_ones(tmp_path):
+    import os
+
+    from mmf_core.data import cache_dir, load_ratings_cached
+
+    rows = write_ml100k(tmp_path / "ml-100k")
+    a = load_ratings_cached("ml-100k", data_dir=tmp_path)
+    entries = list((cache_dir() / "parsed").iterdir())
+    assert len(entries) == 1 and entries[0].suffix == ".joblib"
+    b = load_ratings_cached("ml-100k", data_dir=tmp_path)
+    assert b.fingerprint() == a.fingerprint() and b.fixed_split["u1"]["test"].tolist() == a.fixed_split["u1"]["test"].tolist()
+    assert len(list((cache_dir() / "parsed").iterdir())) == 1  # served, not re-written
+    # edit the file: a new entry, and the new content
+    with open(tmp_path / "ml-100k" / "u.data", "a") as fh:
+        fh.write("999\t1\t4\t881250949\n")
+    os.utime(tmp_path / "ml-100k" / "u.data", ns=(1, 1))
+    c = load_ratings_cached("ml-100k", data_dir=tmp_path)
+    assert c.n_ratings == len(rows) + 1
+    assert len(list((cache_dir() / "parsed").iterdir())) == 2
+    with pytest.raises(MMFError, match="expected"):
+        load_ratings_cached("ml-1m", data_dir=tmp_path)

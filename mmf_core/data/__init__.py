@@ -10,4 +10,5 @@ from mmf_core.data.ratings import Ratings, Split  # noqa: F401
 from mmf_core.data.readers import load_ratings, preview_file  # noqa: F401
 from mmf_core.data.summary import summarize  # noqa: F401
 from mmf_core.data.cache import cache_dir, download_movielens  # noqa: F401
+from mmf_core.data.parsed_cache import load_ratings_cached  # noqa: F401
 from mmf_core.data.splits import SPLIT_METHODS, make_split  # noqa: F401
