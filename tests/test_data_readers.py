@@ -264,3 +264,17 @@ def test_parsed_cache_serves_unchanged_files_and_reparses_edited_ones(tmp_path):
     assert len(list((cache_dir() / "parsed").iterdir())) == 2
     with pytest.raises(MMFError, match="expected"):
         load_ratings_cached("ml-1m", data_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name,data,users",
+    [
+        ("crlf.csv", b"user,item,rating\r\n1,2,3\r\n2,2,4\r\n", [1, 2]),
+        ("bom.csv", "\ufeffuserId,movieId,rating,timestamp\n1,2,3.5,10\n2,2,4,11\n".encode(), [1, 2]),
+        ("quoted.csv", b'"user","item","rating"\n"a","x",3\n"b","x",4\n', ["a", "b"]),
+        ("colon.dat", b"1::2::3::5\n2::2::4::6\n", [1, 2]),
+    ],
+)
+def test_uploaded_text_variants(name, data, users):
+    r = load_ratings(data, filename=name)
+    assert r.user_ids.tolist() == users and r.n_items == 1 and r.n_ratings == 2
