@@ -13,7 +13,6 @@ import fcntl
 import hashlib
 import io
 import json
-import math
 import os
 import time
 from contextlib import contextmanager
@@ -163,8 +162,9 @@ class EventLog:
 def read_events(path: Path, since: int = 0) -> list[dict]:
     """Events from line ``since`` on (0-based); a trailing partial line is not an event yet.
 
-    Lines that are not valid JSON objects (damage on disk) are skipped but still counted,
-    so indices stay stable for incremental polling.
+    A line that is not a JSON object (damage on disk) comes back as
+    ``{"event": "damaged_line"}``, so that ``since = number of events already seen``
+    stays aligned with the lines of the file.
     """
     try:
         with open(path, "rb") as fh:
@@ -178,9 +178,8 @@ def read_events(path: Path, since: int = 0) -> list[dict]:
         try:
             ev = json.loads(raw)
         except ValueError:
-            continue
-        if isinstance(ev, dict):
-            out.append(ev)
+            ev = None
+        out.append(ev if isinstance(ev, dict) else {"event": "damaged_line"})
     return out
 
 
@@ -225,12 +224,3 @@ def try_lock(path: Path) -> int | None:
 
 def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
-def finite_or_none(x):
-    """``x`` as a float, or None when it is not a finite number (for tables)."""
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None

@@ -443,6 +443,7 @@ class RunStore:
 
     def get(self, run_id: str) -> RunInfo:
         """The current state of one run (MMFError when there is no such run)."""
+        _reap_children()
         return self._look(self._resolve_id(run_id))
 
     def exists(self, run_id: str) -> bool:
@@ -452,6 +453,7 @@ class RunStore:
                   count_events: bool = False) -> list[RunInfo]:
         """Every run, newest first; never raises on a damaged run (it is shown failed)."""
         wanted = {status} if isinstance(status, str) else set(status) if status else None
+        _reap_children()
         out = []
         for path in self._run_dirs():
             try:
