@@ -200,13 +200,12 @@ def _coerce_ids(ids: np.ndarray) -> np.ndarray:
     return ids
 
 
-def load_interactions(source, threshold: float | None = 4.0, **options) -> Interactions:
-    """Interactions from a source.
+def read_interaction_source(source, threshold: float | None = 4.0, **options):
+    """``(ratings or None, interactions)`` from a source; see :func:`load_interactions`.
 
-    A delimited file with exactly two columns (``user,item``, optional header) is read as
-    pairs and ``threshold`` is ignored. Anything else goes through
-    :func:`mmf_core.data.load_ratings` (a name such as ``ml-latest-small``, a folder, a
-    file, a zip) and the ratings ``>= threshold`` become interactions.
+    ``ratings`` is the full :class:`~mmf_core.data.Ratings` when the source holds ratings
+    (None for a file of pairs), so callers can show a user's ratings beside the
+    interactions.
     """
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -215,11 +214,23 @@ def load_interactions(source, threshold: float | None = 4.0, **options) -> Inter
             if pairs is not None:
                 pairs.user_ids = _coerce_ids(pairs.user_ids)
                 pairs.item_ids = _coerce_ids(pairs.item_ids)
-                return pairs
+                return None, pairs
     from mmf_core.data import load_ratings  # lazy: the readers live in mmf_core.data
 
     ratings = load_ratings(source, **options)
-    return interactions_from_ratings(ratings, threshold)
+    return ratings, interactions_from_ratings(ratings, threshold)
+
+
+def load_interactions(source, threshold: float | None = 4.0, **options) -> Interactions:
+    """Interactions from a source.
+
+    A delimited file with exactly two columns (``user,item``, optional header) is read as
+    pairs and ``threshold`` is ignored. Anything else goes through
+    :func:`mmf_core.data.load_ratings` (a name such as ``ml-latest-small``, a folder, a
+    file, a zip; ``options`` such as ``data_dir`` go to it) and the ratings
+    ``>= threshold`` become interactions.
+    """
+    return read_interaction_source(source, threshold, **options)[1]
 
 
 def synthetic_interactions(
