@@ -278,3 +278,21 @@ def test_parsed_cache_serves_unchanged_files_and_reparses_edited_ones(tmp_path):
 def test_uploaded_text_variants(name, data, users):
     r = load_ratings(data, filename=name)
     assert r.user_ids.tolist() == users and r.n_items == 1 and r.n_ratings == 2
+
+
+def test_available_datasets_lists_what_is_here(tmp_path):
+    from mmf_core.data import available_datasets
+
+    write_ml100k(tmp_path / "ml-100k")
+    (tmp_path / "ml-latest-small.zip").write_bytes(ml_latest_zip(small_rows()))
+    got = {d["name"]: d for d in available_datasets(tmp_path)}
+    assert got["ml-100k"]["present"] and got["ml-100k"]["path"] == str(tmp_path / "ml-100k")
+    assert got["ml-latest-small"]["present"] and got["ml-1m"]["present"] is False
+    assert got["ml-1m"]["url"].endswith("/ml-1m.zip") and got["flixster"]["kind"] == "mat"
+
+
+def test_zip_member_too_large_for_memory(tmp_path, monkeypatch):
+    (tmp_path / "ml-latest-small.zip").write_bytes(ml_latest_zip(small_rows()))
+    monkeypatch.setenv("MMF_MAX_LOAD_BYTES", "50")
+    with pytest.raises(MMFError, match=r"ml-latest-small.zip/ml-latest-small/ratings.csv: .* too large"):
+        load_ratings(tmp_path / "ml-latest-small.zip")

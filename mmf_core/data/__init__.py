@@ -7,7 +7,7 @@ Public entry points: :func:`load_ratings` (any source -> :class:`Ratings`),
 """
 
 from mmf_core.data.ratings import Ratings, Split  # noqa: F401
-from mmf_core.data.readers import load_ratings, preview_file  # noqa: F401
+from mmf_core.data.readers import available_datasets, load_ratings, preview_file  # noqa: F401
 from mmf_core.data.summary import summarize  # noqa: F401
 from mmf_core.data.cache import cache_dir, download_movielens  # noqa: F401
 from mmf_core.data.parsed_cache import load_ratings_cached  # noqa: F401

@@ -121,11 +121,17 @@ def check_fits_in_memory(path, size: int, factor: float = 4.0) -> None:
         avail = min(avail or int(limit), int(limit))
     if avail is not None and size * factor > avail:
         raise MMFError(
-            f"{path}: {size / 2**30:.1f} GiB is too large to load in the {avail / 2**30:.1f} GiB of memory available "
-            "(needs about {factor:g}x the file size); use a machine with more memory or a sample of the file".replace(
-                "{factor:g}", f"{factor:g}"
-            )
+            f"{path}: {_human(size)} is too large to load in the {_human(avail)} of memory available "
+            f"(needs about {factor:g}x the file size); use a machine with more memory or a sample of the file"
         )
+
+
+def _human(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"  # pragma: no cover
 
 
 def clear_cache() -> None:  # pragma: no cover - convenience for people

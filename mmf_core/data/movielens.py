@@ -94,6 +94,14 @@ class _Folder:
         """A filesystem path for ``base`` when the folder is a real folder (lets parsers stream), else None."""
         return self._paths.get(base) if getattr(self, "_paths", None) else None
 
+    def size(self, base: str) -> int | None:
+        """Uncompressed size in bytes of ``base`` (None when unknown)."""
+        path = self.local_path(base)
+        if path is not None:
+            return path.stat().st_size
+        info = getattr(self, "_sizes", {}).get(base)
+        return info
+
     def where(self, base: str) -> str:
         return f"{self.label}/{self.names[base]}" if base in self.names else f"{self.label}/{base}"
 
@@ -111,7 +119,9 @@ class _Folder:
             if info.is_dir() or "__MACOSX" in info.filename:
                 continue
             names.setdefault(PurePosixPath(info.filename).name, info.filename)
-        return _Folder(label, names, zf.open)
+        folder = _Folder(label, names, zf.open)
+        folder._sizes = {base: zf.getinfo(member).file_size for base, member in names.items()}
+        return folder
 
 
 def open_zip(data, label: str) -> zipfile.ZipFile:
@@ -235,6 +245,11 @@ def read_movielens(folder: _Folder, name: str, *, duplicates: str = "error", sca
         )
     fmt = format_for(name, base)
     where = folder.where(base)
+    size = folder.size(base)
+    if size is not None:
+        from mmf_core.data.cache import check_fits_in_memory
+
+        check_fits_in_memory(where, size)
     cols, first_line = parse_ratings_bytes(folder.local_path(base) or folder.read(base), fmt, where)
     title_map = None
     if titles and folder.has(fmt.titles_file):

@@ -184,10 +184,11 @@ def _load_path(path: Path, format, options: dict) -> Ratings:
         raise MMFError(f"{path}: cannot be read ({exc.strerror}); check the path and permissions") from None
     if size == 0:
         raise MMFError(f"{path}: the file is empty; give a ratings file with one rating per line")
-    _cache.check_fits_in_memory(path, size)
     with open(path, "rb") as fh:
         head = fh.read(64)
     fmt = format or _guess_format(name, head)
+    if fmt != "zip":  # a zip's members are checked by their uncompressed size
+        _cache.check_fits_in_memory(path, size)
     if fmt == "zip":
         return _load_zip_path(path, _guess_ml_name(path), options)
     if fmt == "mat":
@@ -262,6 +263,38 @@ def _load_bytes(data: bytes, filename: str, format, options: dict, label: str | 
     if fmt == "parquet":
         return tables.read_parquet(data, label, name=filename, **options)
     return tables.read_table(data, label, name=filename, **options)
+
+
+# --------------------------------------------------------------------------- catalogue
+def available_datasets(data_dir=None) -> list[dict]:
+    """The named data sets and whether each is on this machine.
+
+    Returns
+    -------
+    list of dicts ``{"name", "kind" ("movielens" | "mat"), "present" (bool), "path" (str or
+    None: where it was found), "url" (download address, MovieLens only, else None)}``.
+    """
+    root = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    out = []
+    for key, (fmt, inner) in MOVIELENS.items():
+        found = None
+        cands = [root / key, root / inner, root / f"{key}.zip"] if root else []
+        for cand in cands + [_cache.cache_dir() / f"{key}.zip"]:
+            if (cand.is_dir() and (cand / fmt.ratings_file).is_file()) or (cand.is_file() and cand.suffix == ".zip"):
+                found = cand
+                break
+        out.append({"name": key, "kind": "movielens", "present": found is not None,
+                    "path": str(found) if found else None, "url": movielens.movielens_url(key)})
+    for key, files in matlab.MAT_DATASETS.items():
+        found = None
+        if root:
+            for cand in [root / key / f for f in files] + [root / f"{key}.mat"]:
+                if cand.is_file():
+                    found = cand
+                    break
+        out.append({"name": key, "kind": "mat", "present": found is not None, "path": str(found) if found else None,
+                    "url": None})
+    return out
 
 
 # --------------------------------------------------------------------------- preview
