@@ -47,7 +47,7 @@ class ImplicitMF(nn.Module):
     init_std : factors start N(0, init_std^2); the item bias starts at 0.
     """
 
-    def __init__(self, n_users: int, n_items: int, rank: int = 32, sparse: bool = True, init_std: float = 0.1):
+    def __init__(self, n_users: int, n_items: int, rank: int = 32, sparse: bool = True, init_std: float = 0.01):
         super().__init__()
         self.n_users, self.n_items, self.rank = int(n_users), int(n_items), int(rank)
         self.user_factors = nn.Embedding(self.n_users, self.rank, sparse=sparse)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import torch
@@ -97,5 +98,65 @@ def compiled_mixture_pair_scores(gA: Callable, gB: Callable, observed: bool) -> 
         def scores(a, b, sa, sb, r, w, center, scale):
             return mixture_pair_scores(a, b, sa, sb, r, w, center, scale, gA, gB, observed)
 
-        fn = _COMPILED[key] = torch.compile(scores, dynamic=False)
+        fn = _COMPILED[key] = torch.compile(scores, dynamic=True)
     return fn
+
+
+def _csr_pattern(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int):
+    """CSR structure of the distinct (row, col) pairs and the map from each pair to it.
+
+    Returns ``crow (n_rows+1,), col (m,), inverse (n,)`` with ``m`` distinct pairs sorted by
+    (row, col); ``inverse[j]`` is the position of pair ``j`` among them.
+    """
+    keys, inverse = torch.unique(rows * n_cols + cols, return_inverse=True)  # sorted
+    r = torch.div(keys, n_cols, rounding_mode="floor")
+    crow = torch.zeros(n_rows + 1, dtype=torch.long, device=rows.device)
+    crow[1:] = torch.bincount(r, minlength=n_rows).cumsum(0)
+    return crow, keys - r * n_cols, inverse
+
+
+def _csr(crow, col, values, size):
+    # The structure comes from torch.unique above, so it is valid by construction; the
+    # "CSR support is in beta" notice says nothing actionable to our users.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)
+
+
+class SampledDot(torch.autograd.Function):
+    """``out[j] = P[rows[j]] . Q[cols[j]]``: the entries of ``P Q^T`` at the given pairs.
+
+    A sampled dense-dense product (``torch.sparse.sampled_addmm``) forward and two
+    sparse-dense products backward, so the ``(n, D)`` gathers of a plain implementation are
+    never built. Shapes: P (I, D), Q (J, D), rows (n,), cols (n,) -> (n,). Repeated pairs
+    are allowed.
+    """
+
+    @staticmethod
+    def forward(ctx, P, Q, rows, cols):
+        I, J = P.shape[0], Q.shape[0]
+        crow, col, inverse = _csr_pattern(rows, cols, I, J)
+        pattern = _csr(crow, col, P.new_zeros(len(col)), (I, J))
+        values = torch.sparse.sampled_addmm(pattern, P, Q.T, beta=0.0).values()
+        ctx.save_for_backward(P, Q, crow, col, inverse, rows, cols)
+        return values[inverse]
+
+    @staticmethod
+    def backward(ctx, grad):
+        P, Q, crow, col, inverse, rows, cols = ctx.saved_tensors
+        I, J = P.shape[0], Q.shape[0]
+        g = grad.new_zeros(len(col)).index_add_(0, inverse, grad)  # repeated pairs add up
+        gP = gQ = None
+        if ctx.needs_input_grad[0]:
+            gP = _csr(crow, col, g, (I, J)) @ Q
+        if ctx.needs_input_grad[1]:
+            # the transposed pattern, as CSR over the columns
+            crow_t, col_t, inv_t = _csr_pattern(cols, rows, J, I)
+            g_t = grad.new_zeros(len(col_t)).index_add_(0, inv_t, grad)
+            gQ = _csr(crow_t, col_t, g_t, (J, I)) @ P
+        return gP, gQ, None, None
+
+
+def sampled_dot(P, Q, rows, cols):
+    """See :class:`SampledDot`."""
+    return SampledDot.apply(P, Q, rows, cols)
