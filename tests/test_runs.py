@@ -297,9 +297,8 @@ def test_sigkilled_worker_is_interrupted_with_intact_events_and_resume_matches(s
     assert all(json.loads(line)["epoch"] == k + 1 for k, line in enumerate(lines))  # every line intact
     n_before = len(lines)
 
-    r = store.resume(h.id)
-    assert r.id == h.id
-    info = store.wait(h.id, timeout=60)
+    assert main(["runs", "resume", h.id[:10], "--wait"]) == 0  # the CLI, with an id prefix
+    info = store.get(h.id)
     assert info.status == DONE and info.attempt == 2
     res = store.result(h.id)
     assert 0 < res["resumed_from"] <= 30
@@ -447,3 +446,32 @@ def test_delete_refuses_an_active_run_unless_forced_and_prune_by_age(store):
     assert store.prune(older_than_days=0) == [old.id]
     with pytest.raises(MMFError, match="cannot prune by status"):
         store.prune(statuses=["running"])
+
+
+def test_resume_refuses_a_done_run_and_attaches_to_an_active_one(store):
+    h = store.submit("toy", {"epochs": 1})
+    store.wait(h.id, timeout=60)
+    with pytest.raises(MMFError, match="is done; nothing to resume"):
+        store.resume(h.id)
+    busy = store.submit("toy", {"epochs": 100, "sleep": 0.05})
+    assert store.resume(busy.id).attached
+    assert store.cancel(busy.id).status == CANCELLED
+
+
+def test_event_indices_stay_aligned_across_a_damaged_line(store):
+    h = store.submit("toy", {"epochs": 2})
+    store.wait(h.id, timeout=60)
+    path = store.root / h.id / "events.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text(lines[0] + "\n" + "{garbage\n" + lines[1] + "\n" + '{"epoch": 9')  # + a partial line
+    evs = store.events(h.id)
+    assert [e.get("epoch") for e in evs] == [1, None, 2] and evs[1] == {"event": "damaged_line"}
+    assert store.events(h.id, since=2) == [json.loads(lines[1])]
+
+
+def test_cli_flag_and_plugin_errors_are_one_line_mmf_errors(monkeypatch):
+    with pytest.raises(MMFError, match="--background needs the run store"):
+        cli_support.execute("toy", {}, _args(background=True, no_store=True))
+    monkeypatch.setenv("MMF_EXPERIMENT_PLUGINS", "broken")
+    with pytest.raises(MMFError, match="is not kind=module"):
+        make_spec("toy", {})

@@ -817,7 +817,24 @@ class RunStore:
                 continue
             self.delete(info.id)
             gone.append(info.id)
+        self._sweep_leftovers()
         return gone
+
+    def _sweep_leftovers(self, min_age: float = 3600.0) -> None:
+        """Remove half-created (``.new-*``) and half-deleted (``.trash-*``) folders that a
+        crashed process left behind more than ``min_age`` seconds ago."""
+        try:
+            entries = list(self.root.iterdir())
+        except OSError:
+            return
+        now = time.time()
+        for p in entries:
+            if p.name.startswith((".new-", ".trash-")):
+                try:
+                    if now - p.stat().st_mtime > min_age:
+                        shutil.rmtree(p, ignore_errors=True)
+                except OSError:
+                    pass
 
 
 _CHILDREN: list[subprocess.Popen] = []
@@ -827,7 +844,10 @@ def _reap_children() -> None:
     """Collect exit codes of finished worker children so they do not linger as zombies."""
     for proc in list(_CHILDREN):
         if proc.poll() is not None:
-            _CHILDREN.remove(proc)
+            try:
+                _CHILDREN.remove(proc)
+            except ValueError:  # another thread (a second dashboard session) got it first
+                pass
 
 
 def disk_full_message(store_root: Path, exc: OSError) -> str:

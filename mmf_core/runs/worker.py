@@ -108,7 +108,7 @@ def _claim_slot(run_dir: Path, group: str, slots: int, entry: str | None, cancel
     slot_dir.mkdir(parents=True, exist_ok=True)
     told = False
     while True:
-        if cancel_path.exists():
+        if cancel_path.exists() or not run_dir.is_dir():  # cancelled, or deleted while queued
             return None
         ahead = 0
         if entry is not None:
