@@ -296,3 +296,10 @@ def test_zip_member_too_large_for_memory(tmp_path, monkeypatch):
     monkeypatch.setenv("MMF_MAX_LOAD_BYTES", "50")
     with pytest.raises(MMFError, match=r"ml-latest-small.zip/ml-latest-small/ratings.csv: .* too large"):
         load_ratings(tmp_path / "ml-latest-small.zip")
+
+
+def test_parquet_bad_rating_names_the_row(tmp_path):
+    df = pd.DataFrame({"userId": [1, 2, 3], "movieId": [1, 1, 2], "rating": [4.0, np.nan, 3.0]})
+    df.to_parquet(tmp_path / "p.parquet")
+    with pytest.raises(MMFError, match=r"p.parquet: row 2: rating is nan"):
+        load_ratings(tmp_path / "p.parquet")

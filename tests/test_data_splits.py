@@ -198,3 +198,20 @@ def test_split_errors():
         make_split(r, "fixed")
     with pytest.raises(MMFError, match="cold_start must be"):
         make_split(r, "random", cold_start="maybe")
+
+
+@settings(max_examples=40, deadline=None)
+@given(r=rating_sets(), data=st.data(), val_ratio=st.sampled_from([0.0, 0.1, 0.5]))
+def test_fixed_split_partition_and_cold_start(r, data, val_ratio):
+    parts = np.array(data.draw(st.lists(st.sampled_from([-1, 0, 2]), min_size=r.n_ratings, max_size=r.n_ratings)))
+    r.fixed_split = {"f": {"train": np.flatnonzero(parts == 0), "test": np.flatnonzero(parts == 2)}}
+    kept = make_split(r, "fixed", seed=1, val_ratio=val_ratio, cold_start="keep")
+    dropped = make_split(r, "fixed", seed=1, val_ratio=val_ratio)
+    for s in (kept, dropped):
+        _check_partition(r, s)
+        assert set(s.train.tolist()) | set(s.val.tolist()) <= set(np.flatnonzero(parts == 0).tolist())
+        assert set(s.test.tolist()) <= set(np.flatnonzero(parts == 2).tolist())
+    assert kept.report["outside_fold"] == int((parts == -1).sum()) == kept.report["dropped_test"]
+    assert len(kept.val) == round(val_ratio * int((parts == 0).sum()))
+    seen_u, seen_i = set(r.users[dropped.train].tolist()), set(r.items[dropped.train].tolist())
+    assert all(r.users[k] in seen_u and r.items[k] in seen_i for k in np.concatenate([dropped.val, dropped.test]))

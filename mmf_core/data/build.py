@@ -42,6 +42,7 @@ def ratings_from_columns(
     duplicates: str = "error",
     n_users: int | None = None,
     n_items: int | None = None,
+    unit: str = "line",
 ) -> Ratings:
     """Build a checked :class:`Ratings` from raw columns.
 
@@ -60,6 +61,7 @@ def ratings_from_columns(
     titles : optional mapping original item id -> title.
     scale : declared ``(min, max)``; ratings outside it are an error. When None the
         observed range is recorded.
+    unit : how messages name a position: ``"line"`` for text files, ``"row"`` for tables.
     duplicates : ``"error"`` (default), ``"last"`` (keep the last row of each pair) or
         ``"mean"`` (average the pair's ratings; the latest timestamp is kept).
     """
@@ -73,8 +75,8 @@ def ratings_from_columns(
         if len(bad):
             k = bad[0]
             raise MMFError(
-                f"{where}: line {_line_of(k, first_line)}: rating {r[k]!r} is not a number; "
-                "fix or remove that line, or give the right rating column"
+                f"{where}: {unit} {_line_of(k, first_line)}: rating {r[k]!r} is not a number; "
+                f"fix or remove that {unit}, or give the right rating column"
             )
         r = num
     if r.dtype.kind != "f":
@@ -86,8 +88,8 @@ def ratings_from_columns(
     if not finite.all():
         k = int(np.flatnonzero(~finite)[0])
         raise MMFError(
-            f"{where}: line {_line_of(k, first_line)}: rating is {r[k]!r} (missing, NaN or infinite); "
-            "fix or remove that line"
+            f"{where}: {unit} {_line_of(k, first_line)}: rating is {float(r[k])} (missing, NaN or infinite); "
+            f"fix or remove that {unit}"
         )
     if len(users) != n or len(items) != n:
         raise MMFError(f"{where}: user, item and rating columns have different lengths; check the column mapping")
@@ -99,7 +101,7 @@ def ratings_from_columns(
         if out.any():
             k = int(np.flatnonzero(out)[0])
             raise MMFError(
-                f"{where}: line {_line_of(k, first_line)}: rating {r[k]:g} is outside the declared scale "
+                f"{where}: {unit} {_line_of(k, first_line)}: rating {r[k]:g} is outside the declared scale "
                 f"{lo:g}..{hi:g}; fix the file or declare the right scale"
             )
     for label, col in (("user", users), ("item", items)):
@@ -108,7 +110,7 @@ def ratings_from_columns(
         s = col if isinstance(col, pd.Series) else pd.Series(np.asarray(col))
         if s.isna().any():
             k = int(np.flatnonzero(s.isna().to_numpy())[0])
-            raise MMFError(f"{where}: line {_line_of(k, first_line)}: the {label} id is missing; fix or remove that line")
+            raise MMFError(f"{where}: {unit} {_line_of(k, first_line)}: the {label} id is missing; fix or remove that {unit}")
 
     if n_users is not None:
         u = np.asarray(users, dtype=np.int64)
@@ -135,8 +137,8 @@ def ratings_from_columns(
             first = int(np.flatnonzero(dup)[0])
             second = int(np.flatnonzero(dup & (key == key[first]))[1])
             raise MMFError(
-                f"{where}: line {_line_of(second, first_line)}: user {user_ids[u[second]]!r} rated item "
-                f"{item_ids[i[second]]!r} again (first at line {_line_of(first, first_line)}); "
+                f"{where}: {unit} {_line_of(second, first_line)}: user {user_ids[u[second]]!r} rated item "
+                f"{item_ids[i[second]]!r} again (first at {unit} {_line_of(first, first_line)}); "
                 "pass duplicates='last' or duplicates='mean' (CLI: --duplicates) or clean the file"
             )
         if duplicates == "last":

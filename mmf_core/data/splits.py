@@ -171,8 +171,14 @@ def _labels_temporal(ts: np.ndarray, fractions) -> tuple[np.ndarray, dict]:
 def _labels_leave_last(ratings: Ratings, k: int, val_k: int) -> np.ndarray:
     ts = _need_timestamps(ratings, "leave_last")
     users = ratings.users
-    # rows sorted by user, then time, then file order
-    order = np.lexsort((np.arange(len(users)), ts, users))
+    # rows sorted by user, then time, then file order: one stable sort of a combined key
+    # when it fits in int64 (it does for any real time range), else a lexsort
+    t0 = int(ts.min()) if len(ts) else 0
+    span = (int(ts.max()) - t0 + 1) if len(ts) else 1
+    if ratings.n_users * span < 2**62:
+        order = np.argsort(users * np.int64(span) + (ts - t0), kind="stable")
+    else:
+        order = np.lexsort((np.arange(len(users)), ts, users))
     counts = np.bincount(users, minlength=ratings.n_users)
     ends = np.cumsum(counts)
     starts = ends - counts

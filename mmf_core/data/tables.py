@@ -170,22 +170,24 @@ def _column(df: pd.DataFrame, col, role: str, where: str) -> pd.Series:
     return df[col]
 
 
-def _timestamps(s: pd.Series, where: str, first_line: int) -> np.ndarray:
+def _timestamps(s: pd.Series, where: str, first_line: int, unit: str = "line") -> np.ndarray:
     if s.isna().any():
         k = int(np.flatnonzero(s.isna().to_numpy())[0])
-        raise MMFError(f"{where}: line {k + first_line}: the timestamp is missing; fix that line or leave timestamps out")
+        raise MMFError(f"{where}: {unit} {k + first_line}: the timestamp is missing; fix that line or leave timestamps out")
     if pd.api.types.is_numeric_dtype(s):
         return s.to_numpy().astype(np.int64)
     parsed = pd.to_datetime(s, errors="coerce", utc=True)
     if parsed.isna().any():
         k = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-        raise MMFError(f"{where}: line {k + first_line}: timestamp {s.iloc[k]!r} is neither a number nor a date")
+        raise MMFError(f"{where}: {unit} {k + first_line}: timestamp {s.iloc[k]!r} is neither a number nor a date")
     return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy().astype(np.int64)
 
 
-def _frame_to_ratings(df: pd.DataFrame, mapping: dict, where: str, name: str, first_line: int, duplicates, scale) -> Ratings:
+def _frame_to_ratings(
+    df: pd.DataFrame, mapping: dict, where: str, name: str, first_line: int, duplicates, scale, unit: str = "line"
+) -> Ratings:
     cols = {role: _column(df, col, role, where) for role, col in mapping.items()}
-    ts = _timestamps(cols["timestamp"], where, first_line) if "timestamp" in cols else None
+    ts = _timestamps(cols["timestamp"], where, first_line, unit) if "timestamp" in cols else None
     return ratings_from_columns(
         cols["user"],
         cols["item"],
@@ -196,6 +198,7 @@ def _frame_to_ratings(df: pd.DataFrame, mapping: dict, where: str, name: str, fi
         first_line=first_line,
         scale=scale,
         duplicates=duplicates,
+        unit=unit,
     )
 
 
@@ -262,4 +265,4 @@ def read_parquet(data: bytes, where: str, name: str | None = None, *, columns=No
             f"{where}: cannot tell which columns hold user, item and rating (columns: {', '.join(map(str, df.columns))}); "
             "give columns=user=COL,item=COL,rating=COL"
         )
-    return _frame_to_ratings(df, mapping, where, name or where, 1, duplicates, scale)
+    return _frame_to_ratings(df, mapping, where, name or where, 1, duplicates, scale, unit="row")
