@@ -76,8 +76,10 @@ def heatmap(matrix: np.ndarray, title: str, *, zmin: float = 0.0, zmax: float = 
     fig = go.Figure(go.Heatmap(z=m, x=list(range(m.shape[1])), y=list(range(m.shape[0])), zmin=zmin, zmax=zmax,
                                colorscale="Viridis", colorbar=dict(title=colorbar, thickness=12),
                                hovertemplate=f"{y_label} %{{y}}<br>{x_label} %{{x}}<br>{colorbar} %{{z:.3f}}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", title_text=y_label, scaleanchor="x", constrain="domain")
-    fig.update_xaxes(title_text=x_label, constrain="domain")
+    step_y, step_x = max(1, m.shape[0] // 10), max(1, m.shape[1] // 10)
+    fig.update_yaxes(autorange="reversed", title_text=y_label, scaleanchor="x", constrain="domain", tickmode="linear",
+                     tick0=0, dtick=step_y)
+    fig.update_xaxes(title_text=x_label, constrain="domain", tickmode="linear", tick0=0, dtick=step_x)
     return _layout(fig, height=height, title=title, legend=False)
 
 
@@ -135,7 +137,7 @@ def spectrum_heatmap(methods: Sequence[Mapping], r_budget: int | None, *, top: i
                       annotation_text=f"R = {r_budget}", annotation_position="top")
     fig.update_xaxes(title_text="singular value index")
     fig.update_yaxes(title_text="method", autorange="reversed")
-    return _layout(fig, height=height or 120 + 40 * len(labels), title=title, legend=False)
+    return _layout(fig, height=height or max(280, 140 + 40 * len(labels)), title=title, legend=False)
 
 
 def rating_histogram(values: Sequence, counts: Sequence, *, height: int = 300) -> go.Figure:

@@ -64,19 +64,24 @@ with ui.guard():
             df = pd.DataFrame(res["rows"])
             st.subheader("Relative error against the budget and against the K ratio")
             g1, g2 = st.columns(2)
+            sweep_kind = res.get("sweep", "single")
+            ratios = infos[0]["params"].get("K_ratio_list") or []
             with g1:
-                if df["R"].nunique() > 1:
+                if sweep_kind in ("budget", "grid"):
                     d = df[df["method"] != "MMF"].copy()
                     m = df[df["method"] == "MMF"]
-                    if m["K_ratio"].nunique() > 1:  # grid: one MMF line per K ratio
-                        m = m.assign(method=m["K_ratio"].map(lambda r: f"MMF K/R={r:g}"))
+                    if sweep_kind == "grid":  # one MMF line per requested K ratio
+                        from mmf_core.analysis.sweeps import k_for_ratio
+
+                        asked = {(R, k_for_ratio(R, r)): r for r in ratios for R in df["R"].unique()}
+                        m = m.assign(method=[f"MMF K/R≈{asked.get((R, K), K / R):g}" for R, K in zip(m["R"], m["K"])])
                     st.plotly_chart(charts.sweep_lines(pd.concat([d, m]), "R", x_label="rank budget R (MF-equivalent)",
                                                        title="Error against the budget (mean ± std over seeds)"),
                                     key="bench_budget")
                 else:
                     st.info("One rank only: add ranks to see the error against the budget.")
             with g2:
-                if df["K_ratio"].nunique() > 1:
+                if sweep_kind in ("k_ratio", "grid"):
                     Rmax = df["R"].max()
                     sub = df[df["R"] == Rmax]
                     flat = [mm for mm in sub["method"].unique() if mm != "MMF"]

@@ -59,7 +59,7 @@ with ui.guard():
                             key=f"sp_heat_{name}")
             table = pd.DataFrame([{"method": m["label"], "relative error": m["rel_fro"],
                                    "energy beyond R": m["energy_beyond_budget"],
-                                   "train time (s)": m.get("seconds")} for m in methods])
+                                   "train time (s)": m.get("seconds", float("nan"))} for m in methods])
             st.dataframe(table, hide_index=True, width="stretch",
                          column_config={"relative error": st.column_config.NumberColumn(format="%.4f"),
                                         "energy beyond R": st.column_config.NumberColumn(
