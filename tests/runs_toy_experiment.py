@@ -8,8 +8,8 @@ and resumes from it, and is deterministic in ``seed`` (epoch ``e`` draws from a 
 seeded with ``(seed, e)``, like the completion training loop), so an interrupted and
 resumed run ends with the same numbers as an uninterrupted one. Faults on demand:
 ``fail_at`` (an MMFError at that epoch), ``crash`` (a RuntimeError), ``ignore_stop``
-(never polls should_stop), ``fault="enospc"`` (the store's writes of the outputs fail with
-ENOSPC inside the real worker), ``fault="object_array"`` (an array that needs pickle).
+(never polls should_stop), ``fault="enospc"`` / ``"enospc_events"`` (the store's writes of the
+outputs / of the events fail with ENOSPC inside the real worker), ``fault="object_array"`` (an array that needs pickle).
 ``marker`` names a file to which each execution appends its pid, to count executions.
 """
 
@@ -39,7 +39,7 @@ def validate(params: dict) -> dict:
     if not isinstance(out["sleep"], (int, float)) or out["sleep"] < 0:
         raise MMFError(f"sleep must be a number >= 0, got {out['sleep']!r}")
     out["sleep"] = float(out["sleep"])
-    if out["fault"] not in (None, "enospc", "object_array"):
+    if out["fault"] not in (None, "enospc", "enospc_events", "object_array"):
         raise MMFError(f"unknown fault {out['fault']!r}")
     return out
 
@@ -63,6 +63,13 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
     if params["marker"]:
         with open(params["marker"], "a") as fh:
             fh.write(f"{os.getpid()}\n")
+    if params["fault"] == "enospc_events":  # the disk fills up while events are written
+        from mmf_core.runs import files
+
+        def full_disk(self, event):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        files.EventLog.append = full_disk
     start, values = _load_checkpoint(ctx.checkpoint_dir)
     resumed_from = start
     for epoch in range(start, params["epochs"]):

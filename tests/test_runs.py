@@ -199,6 +199,25 @@ def test_foreground_cli_runs_concurrently_started_attach_to_one_execution(store,
     assert marker.read_text().count("\n") == 1
 
 
+SERVER = r"""
+import sys, time
+from mmf_core.runs import RunStore
+h = RunStore().submit("toy", {"epochs": 6, "sleep": 0.1, "seed": 42})
+print(h.id, flush=True)
+time.sleep(600)  # a dashboard server that keeps running until it is killed
+"""
+
+
+def test_a_run_outlives_the_process_group_that_submitted_it(store):
+    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ), start_new_session=True)
+    run_id = server.stdout.readline().strip()
+    os.killpg(server.pid, signal.SIGKILL)  # the server and its whole process group die
+    server.wait(timeout=30)
+    info = store.wait(run_id, timeout=60)
+    assert info.status == DONE and info.n_events == 6
+
+
 # --------------------------------------------------------------------------- CLI integration
 def _args(**kw):
     return argparse.Namespace(**{"store": None, "background": False, "no_store": False, **kw})
@@ -372,6 +391,12 @@ def test_full_disk_fails_the_run_with_a_message_and_leaves_other_runs_alone(stor
     again = store.submit("toy", {"epochs": 2, "fault": "enospc"})  # a failed spec is retried, not served
     assert not again.cached and not again.attached
     assert store.wait(h.id, timeout=60).status == FAILED
+
+
+def test_full_disk_while_writing_events_fails_the_run(store):
+    h = store.submit("toy", {"epochs": 3, "fault": "enospc_events"})
+    info = store.wait(h.id, timeout=60)
+    assert info.status == FAILED and info.message.startswith("the disk is full")
 
 
 def test_unstorable_array_fails_the_run(store):
