@@ -79,3 +79,18 @@ def test_offline_message_says_where_to_put_the_file(monkeypatch):
     assert "\n" not in msg and str(cache_dir() / "ml-100k.zip") in msg and "offline" in msg
     with pytest.raises(MMFError, match="not a public MovieLens archive"):
         download_movielens("flixster")
+
+
+def test_published_md5_is_checked(server, monkeypatch):
+    import hashlib
+
+    url, www = server
+    blob = ml_latest_zip(small_rows())
+    (www / "ml-latest-small.zip").write_bytes(blob)
+    (www / "ml-latest-small.zip.md5").write_text("0" * 32 + "  ml-latest-small.zip\n")
+    monkeypatch.setenv("MMF_MOVIELENS_URL", url)
+    with pytest.raises(MMFError, match="checksum .* does not match"):
+        download_movielens("ml-latest-small")
+    assert not cache_dir().exists() or list(cache_dir().iterdir()) == []
+    (www / "ml-latest-small.zip.md5").write_text(f"MD5 (ml-latest-small.zip) = {hashlib.md5(blob).hexdigest()}\n")
+    assert download_movielens("ml-latest-small").read_bytes() == blob

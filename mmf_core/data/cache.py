@@ -1,8 +1,9 @@
 """The local data cache: download of public MovieLens archives, and memory checks.
 
 Archives land in :func:`cache_dir` (``$MMF_DATA_CACHE``, default a per-user cache
-folder). A download goes to a temporary file in the same folder, is checked (a readable
-zip holding a ratings file, of the announced length), and only then renamed into place,
+folder). A download goes to a temporary file in the same folder, is checked (of the announced
+length, a readable zip holding a ratings file, and the MD5 sum GroupLens publishes as
+``<archive>.md5`` when it is there), and only then renamed into place,
 so an interrupted download never leaves a half file that looks complete.
 """
 
@@ -81,6 +82,7 @@ def download_movielens(name: str, *, base_url: str | None = None, timeout: float
         if total is not None and done != total:
             raise MMFError(f"download of {url} stopped after {done} of {total} bytes; try again")
         _check_archive(tmp, key, url)
+        _check_md5(tmp, url, timeout)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -99,6 +101,27 @@ def _check_archive(path: Path, key: str, url: str) -> None:
         raise MMFError(f"{url}: archive member {bad} is corrupt; download it again")
     if not {"u.data", "ratings.dat", "ratings.csv"} & set(names):
         raise MMFError(f"{url}: the archive holds no ratings file (u.data, ratings.dat, ratings.csv); check the address")
+
+
+def _check_md5(path: Path, url: str, timeout: float) -> None:
+    """Compare with the ``.md5`` file GroupLens publishes next to each archive, when there is one."""
+    import hashlib
+    import re
+
+    try:
+        with urllib.request.urlopen(url + ".md5", timeout=timeout) as resp:
+            text = resp.read(4096).decode("ascii", errors="replace")
+    except (urllib.error.URLError, OSError, TimeoutError):
+        return  # no checksum published (or not reachable): the zip check above stands
+    found = re.search(r"\b([0-9a-fA-F]{32})\b", text)
+    if not found:
+        return
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    if h.hexdigest() != found.group(1).lower():
+        raise MMFError(f"{url}: checksum {h.hexdigest()} does not match the published {found.group(1).lower()}; download it again")
 
 
 def available_memory() -> int | None:

@@ -86,9 +86,10 @@ class _Folder:
     def has(self, base: str) -> bool:
         return base in self.names
 
-    def read(self, base: str) -> bytes:
+    def read(self, base: str, limit: int | None = None) -> bytes:
+        """The bytes of ``base`` (only the first ``limit`` bytes when given)."""
         with self._open(self.names[base]) as fh:
-            return fh.read()
+            return fh.read() if limit is None else fh.read(limit)
 
     def local_path(self, base: str):
         """A filesystem path for ``base`` when the folder is a real folder (lets parsers stream), else None."""

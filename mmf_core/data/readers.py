@@ -342,9 +342,9 @@ def preview_file(source, filename: str | None = None, nrows: int = 10, *, delimi
             if base is None:
                 out["note"] = f"archive members: {', '.join(sorted(folder.names)[:20])}; no MovieLens ratings file found"
                 return out
-            inner = folder.read(base)
+            inner = folder.read(base, limit=1 << 20)
         fmt_ml = movielens.format_for(_guess_ml_name(Path(fname)), base)
-        out.update(_preview_text(inner[: 1 << 20], fname, nrows, fmt_ml.sep, fmt_ml.header, encoding))
+        out.update(_preview_text(inner, fname, nrows, fmt_ml.sep, fmt_ml.header, encoding))
         out["format"] = "zip"
         out["mapping"] = dict(zip(tables.ROLES, out["columns"]))
         out["note"] = f"MovieLens archive: reads {folder.where(base)} (scale {fmt_ml.scale[0]:g}..{fmt_ml.scale[1]:g})"
