@@ -303,3 +303,8 @@ def test_parquet_bad_rating_names_the_row(tmp_path):
     df.to_parquet(tmp_path / "p.parquet")
     with pytest.raises(MMFError, match=r"p.parquet: row 2: rating is nan"):
         load_ratings(tmp_path / "p.parquet")
+
+
+def test_ratings_dat_of_unknown_origin_uses_the_observed_scale():
+    r = load_ratings(b"1::1::2::5\n2::1::4::6\n", filename="ratings.dat")
+    assert r.scale == (2.0, 4.0)

@@ -267,12 +267,20 @@ def read_movielens(folder: _Folder, name: str, *, duplicates: str = "error", sca
         source=where,
         first_line=first_line,
         titles=title_map,
-        scale=fmt.scale if scale is None else scale,
+        scale=_declared_scale(fmt, name) if scale is None else scale,
         duplicates=duplicates,
     )
     if fmt is ML100K:
         r.fixed_split = _ml100k_folds(folder, r) or None
     return r
+
+
+def _declared_scale(fmt: MovieLensFormat, name: str):
+    """The scale MovieLens declares; None (observed) for a ``ratings.dat`` of unknown origin,
+    which may be 1M (1..5) or 10M (0.5..5)."""
+    if fmt.ratings_file == "ratings.dat" and name.lower() not in MOVIELENS:
+        return None
+    return fmt.scale
 
 
 def _ml100k_folds(folder: _Folder, r: Ratings) -> dict:
