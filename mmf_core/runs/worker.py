@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slots", type=int, default=1)
     parser.add_argument("--queue-entry", default=None)
     args = parser.parse_args(argv)
+    os.set_inheritable(args.lock_fd, False)  # a subprocess of the experiment must not keep the run "alive"
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the launching terminal is not ours
     print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] worker pid {os.getpid()} for {args.run_dir}", flush=True)
