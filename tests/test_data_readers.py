@@ -9,6 +9,8 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mmf_core.data import load_ratings, preview_file
 from mmf_core.errors import MMFError
@@ -308,3 +310,17 @@ def test_parquet_bad_rating_names_the_row(tmp_path):
 def test_ratings_dat_of_unknown_origin_uses_the_observed_scale():
     r = load_ratings(b"1::1::2::5\n2::1::4::6\n", filename="ratings.dat")
     assert r.scale == (2.0, 4.0)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    data=st.one_of(st.text(alphabet="0123456789,;\t .:\n-abNa\"\r|", max_size=120).map(str.encode), st.binary(max_size=200)),
+    name=st.sampled_from(["x.csv", "x.mat", "x.zip", "x.parquet", "u.data", "ratings.dat", "ratings.csv", "x.txt"]),
+)
+def test_any_bytes_either_load_or_fail_with_one_line(data, name):
+    """Whatever is uploaded, the reader returns Ratings or raises a one-line MMFError."""
+    for call in (lambda: load_ratings(data, filename=name), lambda: preview_file(data, filename=name)):
+        try:
+            call()
+        except MMFError as exc:
+            assert str(exc) and "\n" not in str(exc)

@@ -112,11 +112,13 @@ def _load_arrays(handle, where: str, hdf5: bool) -> dict:
                         "expected the GC-MC/MGCNN layout with M, Otraining and Otest"
                     )
                 return {k: _h5_array(f, k, where) for k in MAT_KEYS}
-        except OSError as exc:
+        except MMFError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError, ... on damaged files
             raise MMFError(f"{where}: not a readable MAT v7.3 (HDF5) file ({exc}); check the file") from None
     try:
         mat = scipy.io.loadmat(handle, variable_names=list(MAT_KEYS))
-    except (ValueError, TypeError, OSError, NotImplementedError) as exc:
+    except Exception as exc:  # noqa: BLE001 - scipy raises MatReadError, ValueError, ... on bad files
         raise MMFError(f"{where}: not a readable MATLAB file ({exc}); save it as MAT v5 or v7.3") from None
     missing = [k for k in MAT_KEYS if k not in mat]
     if missing:

@@ -158,6 +158,8 @@ def _read_frame(data: bytes, where: str, sep: str, header: bool, encoding) -> pd
         raise MMFError(f"{where}: {msg}; every line must have the same number of fields -- check the delimiter") from None
     except MemoryError:
         raise MMFError(f"{where}: too large to load in this machine's memory; use a machine with more RAM or a sample") from None
+    except Exception as exc:  # noqa: BLE001 - any other parser failure, in one line
+        raise MMFError(f"{where}: cannot be read as a table ({type(exc).__name__}: {exc}); check the delimiter and encoding") from None
 
 
 def _column(df: pd.DataFrame, col, role: str, where: str) -> pd.Series:
