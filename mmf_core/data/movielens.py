@@ -209,7 +209,8 @@ def _diagnose(data: bytes, sep: str, header: bool, where: str) -> MMFError:
             shown = {"\t": "tab", ",": "comma"}.get(sep, repr(sep))
             return MMFError(
                 f"{where}: line {lineno} has {len(parts)} fields split on {shown}, expected 4 "
-                "(user, item, rating, timestamp); check the delimiter or read it as a generic table with format='table'"
+                "(user, item, rating, timestamp); check that it is the unmodified MovieLens file, or read your own "
+                "table with format='table' (CLI --format table) and a column mapping"
             )
         for label, value, conv in zip(RATING_COLUMNS, parts, (int, int, float, int)):
             try:
