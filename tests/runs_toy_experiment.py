@@ -10,7 +10,8 @@ resumed run ends with the same numbers as an uninterrupted one. Faults on demand
 ``fail_at`` (an MMFError at that epoch), ``crash`` (a RuntimeError), ``ignore_stop``
 (never polls should_stop), ``fault="enospc"`` / ``"enospc_events"`` (the store's writes of the
 outputs / of the events fail with ENOSPC inside the real worker), ``fault="object_array"`` (an array that needs pickle).
-``marker`` names a file to which each execution appends its pid, to count executions.
+``marker`` names a file to which each execution appends its pid, to count executions;
+``data`` names a file the run reads (its size goes into the result).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from mmf_core.errors import MMFError
 from mmf_core.experiments import ExperimentResult, RunContext
 
 DEFAULTS = {"epochs": 5, "sleep": 0.0, "seed": 0, "fail_at": None, "crash": False, "ignore_stop": False,
-            "fault": None, "marker": None, "device": "cpu", "size": 3}
+            "fault": None, "marker": None, "device": "cpu", "size": 3, "data": None}
 
 
 def validate(params: dict) -> dict:
@@ -60,6 +61,10 @@ def _save_checkpoint(path, epoch, values):
 
 
 def run(params: dict, ctx: RunContext) -> ExperimentResult:
+    data_bytes = None
+    if params["data"]:  # a data file, read relative to the working directory
+        with open(params["data"], "rb") as fh:
+            data_bytes = len(fh.read())
     if params["marker"]:
         with open(params["marker"], "a") as fh:
             fh.write(f"{os.getpid()}\n")
@@ -101,5 +106,5 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
     if params["fault"] == "object_array":
         arrays["bad"] = np.array([{"a": 1}], dtype=object)
     result = {"final": values[-1] if values else None, "epochs_done": len(values), "seed": params["seed"],
-              "total": float(np.sum(values)), "resumed_from": resumed_from}
+              "total": float(np.sum(values)), "resumed_from": resumed_from, "data_bytes": data_bytes}
     return ExperimentResult(result=result, arrays=arrays)

@@ -90,6 +90,29 @@ def test_store_root_precedence(tmp_path, monkeypatch):
         assert resolve_store_root(None) == default_store_root() == tmp_path / "xdg" / "mmf_studio" / "runs"
 
 
+def test_data_file_content_is_in_the_key_and_relative_paths_resolve_like_the_caller(store, tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (work / "d.txt").write_bytes(b"x" * 10)
+    a = store.submit("toy", {"data": "d.txt"})
+    assert store.wait(a.id, timeout=60).status == DONE
+    assert store.result(a.id)["data_bytes"] == 10  # the worker read ./d.txt of the submitter
+    assert store.spec(a.id)["data"]["bytes"] == 10
+    assert store.submit("toy", {"data": "d.txt"}).cached
+    (work / "d.txt").write_bytes(b"y" * 12)  # same name, new contents: a new run
+    b = store.submit("toy", {"data": "d.txt"})
+    assert b.id != a.id and not b.cached
+    assert store.wait(b.id, timeout=60).status == DONE and store.result(b.id)["data_bytes"] == 12
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "d.txt").write_bytes(b"x" * 10)  # the first contents elsewhere: the first run
+    monkeypatch.chdir(other)
+    assert store.submit("toy", {"data": "d.txt"}).id == a.id
+    with pytest.raises(MMFError, match="does not exist; check the path"):
+        store.submit("toy", {"data": "nowhere/d.txt"})
+
+
 # --------------------------------------------------------------------------- the happy path
 def test_submit_runs_in_a_worker_and_a_resubmit_is_served_from_disk(store, tmp_path):
     marker = tmp_path / "marker"

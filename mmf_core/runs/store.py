@@ -611,7 +611,8 @@ class RunStore:
         try:
             tmp.mkdir()
             (tmp / "checkpoint").mkdir()
-            files.atomic_write_json(tmp / "spec.json", {**spec, "key": spec_key(spec)})
+            # cwd: where relative paths in params resolve (the worker starts there); not in the key
+            files.atomic_write_json(tmp / "spec.json", {**spec, "key": spec_key(spec), "cwd": os.getcwd()})
             now = time.time()
             self._write_status(tmp, {"status": QUEUED, "pid": None, "host": socket.gethostname(),
                                      "created_at": now, "queued_at": now, "started_at": None,
@@ -692,6 +693,12 @@ class RunStore:
         run_dir = self.root / run_id
         status = files.read_json(run_dir / "status.json")
         group = status.get("device") or "cpu"
+        try:
+            cwd = files.read_json(run_dir / "spec.json").get("cwd")
+        except (OSError, ValueError, AttributeError):
+            cwd = None
+        if not (isinstance(cwd, str) and os.path.isdir(cwd)):
+            cwd = str(run_dir)
         fd = self._take_worker_lock(run_dir)
         try:
             entry = self._enqueue(run_id, group)
@@ -702,7 +709,7 @@ class RunStore:
                     [sys.executable, "-m", "mmf_core.runs.worker", str(run_dir), "--lock-fd", str(fd),
                      "--group", group, "--slots", str(self.max_workers), "--queue-entry", entry],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(fd,),
-                    start_new_session=True, env=env, cwd=str(run_dir))
+                    start_new_session=True, env=env, cwd=cwd)
             _CHILDREN.append(proc)
             _reap_children()
             return proc.pid
