@@ -379,10 +379,9 @@ def test_cancel_running_then_resubmit_resumes(store):
 def test_cancel_falls_back_to_sigterm_when_the_experiment_ignores_the_flag(store):
     h = store.submit("toy", {"epochs": 500, "sleep": 0.05, "ignore_stop": True})
     wait_until(lambda: store.get(h.id).n_events >= 1, what="events")
-    t0 = time.monotonic()
     info = store.cancel(h.id, grace=0.5)
     assert info.status == CANCELLED and "SIGTERM" in info.message
-    assert time.monotonic() - t0 < 60
+    assert store.get(h.id).n_events < 500  # it was stopped, not run to the end
 
 
 def test_cancel_a_queued_run_leaves_the_running_one_alone(store):
