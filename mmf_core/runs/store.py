@@ -773,7 +773,7 @@ class RunStore:
             pid = info.pid
             if pid and (info.host in (None, socket.gethostname())):
                 try:
-                    os.killpg(pid, sig) if os.getpgid(pid) == pid else os.kill(pid, sig)
+                    os.killpg(pid, sig) if os.getsid(pid) == pid else os.kill(pid, sig)  # a detached worker leads its session
                 except (ProcessLookupError, PermissionError):
                     pass
             info = self.wait(run_id, timeout=extra, poll=0.1)
