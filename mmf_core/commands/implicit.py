@@ -7,9 +7,9 @@ Examples
 ``python -m mmf_core implicit --data clicks.csv --loss logistic --negatives 4``
 
 Interactions come from ratings ``>= --threshold``, a two-column ``user,item`` file, or the
-planted synthetic generator. One interaction per user (or ``--holdout fraction``) is held
-out; the model is trained with BPR (default) or logistic loss with sampled negatives; the
-printed result has ``recall@K``, ``ndcg@K`` and ``popularity`` (the same keys for the
+planted synthetic generator. A share of each user's interactions (``--holdout_fraction``,
+at least one; or one with ``--holdout leave_one_out``) is held out; the model is trained
+with BPR (default) or logistic loss with sampled negatives; the printed result has ``recall@K``, ``ndcg@K`` and ``popularity`` (the same keys for the
 popularity baseline).
 """
 
@@ -47,17 +47,17 @@ def register(subparsers) -> argparse.ArgumentParser:
     mod.add_argument("--mask", default=None, help="MMF mask family (default gaussian)")
     mod.add_argument("--shift_mode", choices=["zero", "random", "learned"], default=None, help="MMF shifts (zero)")
     mod.add_argument("--epochs", type=int, default=None, help="training epochs (default 10)")
-    mod.add_argument("--batch_size", type=int, default=None, help="pairs per step (default 8192)")
+    mod.add_argument("--batch_size", type=int, default=None, help="pairs per step (default 4096)")
     mod.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.01)")
-    mod.add_argument("--l2", type=float, default=None, help="L2 weight on the looked-up factors (default 0.01)")
+    mod.add_argument("--l2", type=float, default=None, help="L2 weight on the looked-up factors (default 0.01 mf, 0.001 mmf)")
     mod.add_argument("--negatives", dest="n_negatives", type=int, default=None,
-                     help="sampled negatives per interaction (default 1)")
+                     help="sampled negatives per interaction (default 8)")
     mod.add_argument("--seed", type=int, default=None, help="seed of the holdout, init and sampling (default 0)")
     mod.add_argument("--device", default=None, help="auto, cpu, cuda, mps")
     ev = p.add_argument_group("evaluation")
     ev.add_argument("--k", type=int, default=None, help="list length for Recall@k and NDCG@k (default 10)")
     ev.add_argument("--holdout", choices=["leave_one_out", "fraction"], default=None,
-                    help="held-out interactions per user (default leave_one_out)")
+                    help="held-out interactions per user (default fraction)")
     ev.add_argument("--holdout_fraction", type=float, default=None, help="fraction holdout share (default 0.2)")
     ev.add_argument("--eval_users", type=int, default=None, help="most users evaluated (a seeded sample; 100000)")
     ev.add_argument("--eval_every", type=int, default=None, help="also evaluate every N epochs (default 0: at the end)")

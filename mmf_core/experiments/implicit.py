@@ -46,12 +46,12 @@ DEFAULTS = {
     "mask": "gaussian",
     "shift_mode": "zero",
     "epochs": 10,
-    "batch_size": 8192,
+    "batch_size": 4096,
     "lr": 0.01,
-    "l2": 0.01,
-    "n_negatives": 1,
+    "l2": None,  # 0.01 for mf, 0.001 for mmf (its masks shrink the scores)
+    "n_negatives": 8,
     "k": 10,
-    "holdout": "leave_one_out",
+    "holdout": "fraction",
     "holdout_fraction": 0.2,
     "eval_users": 100_000,
     "eval_every": 0,
@@ -97,7 +97,8 @@ def validate(params: dict) -> dict:
     out["epochs"] = c.as_int(p["epochs"], "epochs", 1)
     out["batch_size"] = c.as_int(p["batch_size"], "batch_size", 1)
     out["lr"] = c.lr(p["lr"], "lr")
-    out["l2"] = c.as_float(p["l2"], "l2", low=0.0)
+    l2 = p["l2"] if p["l2"] is not None else (0.01 if out["model"] == "mf" else 0.001)
+    out["l2"] = c.as_float(l2, "l2", low=0.0)
     out["n_negatives"] = c.as_int(p["n_negatives"], "n_negatives", 1)
     out["k"] = c.as_int(p["k"], "k", 1)
     out["holdout"] = c.choice(p["holdout"], "holdout", HOLDOUTS)

@@ -96,10 +96,11 @@ class ImplicitMF(nn.Module):
 class ImplicitMMF(nn.Module):
     """MMF (:class:`mmf_core.models.MMF`, ``form="observed"``) used as an implicit scorer.
 
-    ``s(u, i) = P[u] . Q[i]`` with ``P``, ``Q`` the masked factors of MMF
+    ``s(u, i) = P[u] . Q[i] + b_i`` with ``P``, ``Q`` the masked factors of MMF
     (``effective_rows`` / ``effective_cols``; with zero shifts the mixture collapses to
-    one weight vector and MMF costs what MF costs). No global offset or user bias: they
-    cannot change a user's ranking. The parameters are dense (trained with Adam).
+    one weight vector and MMF costs what MF costs) and MMF's item bias. The global offset
+    and the user bias cannot change a user's ranking and are left out of the score. The
+    parameters are dense (trained with Adam).
 
     Parameters
     ----------
@@ -118,7 +119,7 @@ class ImplicitMMF(nn.Module):
 
         self.n_users, self.n_items, self.rank = int(n_users), int(n_items), int(rank)
         self.inner = MMF(self.n_users, self.n_items, self.rank, int(K), mask_A=mask, mask_B=mask,
-                         shift_mode=shift_mode, form="observed", mu=0.0, use_bias=False,
+                         shift_mode=shift_mode, form="observed", mu=0.0, use_bias=True,
                          init_std=init_std, generator=generator)
 
     def predict(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -130,7 +131,7 @@ class ImplicitMMF(nn.Module):
         n, c = items.shape
         P = self.inner.effective_rows(users)  # (n, D)
         Q = self.inner.effective_cols(items.reshape(-1)).view(n, c, -1)  # (n, c, D)
-        return (P.unsqueeze(1) * Q).sum(-1)
+        return (P.unsqueeze(1) * Q).sum(-1) + self.inner.col_bias[items]
 
     def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Sum of squared base factors looked up for a batch (users (n,), items (n, c))."""
@@ -139,15 +140,17 @@ class ImplicitMMF(nn.Module):
     @torch.no_grad()
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of ``users`` (LongTensor (n,)) against every item: (n, n_items)."""
-        return self.inner.effective_rows(users) @ self.inner.effective_cols().T
+        return self.inner.effective_rows(users) @ self.inner.effective_cols().T + self.inner.col_bias
 
     def factors(self) -> dict[str, torch.Tensor]:
-        """``A`` = P (n_users, D), ``B`` = Q (n_items, D): the masked factors, so that
-        ``score = A[u] . B[i]``; ``A_base``, ``B_base`` are the base factors."""
+        """``A`` = P (n_users, D), ``B`` = Q (n_items, D): the masked factors, and
+        ``item_bias`` (n_items,), so that ``score = A[u] . B[i] + item_bias[i]``;
+        ``A_base``, ``B_base`` are the base factors."""
         with torch.no_grad():
             return {
                 "A": self.inner.effective_rows().detach(),
                 "B": self.inner.effective_cols().detach(),
+                "item_bias": self.inner.col_bias.detach(),
                 "A_base": self.inner.A.detach(),
                 "B_base": self.inner.B.detach(),
             }
