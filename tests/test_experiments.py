@@ -44,7 +44,8 @@ def test_reconstruct_defaults_follow_the_reference():
     assert fixed["K"] == 5 and fixed["K_ratio_list"] is None
     assert validate_params("reconstruct", {"data_mode": "block"})["data_mode"] == "blockdiag"
     c = validate_params("complete", {})
-    assert (c["R"], c["K"], c["seeds"], c["val_ratio"], c["lr_factors"], c["shift_mode"]) == (1200, 64, [123], 0.001, 5e-3, "zero")
+    assert (c["R"], c["K"], c["seeds"], c["val_ratio"], c["lr_factors"], c["shift_mode"], c["mu_mode"]) == \
+        (1200, 64, [123], 0.001, 5e-3, "zero", "fixed3")
 
 
 @pytest.mark.parametrize(
@@ -183,8 +184,9 @@ def test_complete_mu_modes_and_learned_shifts(tmp_path):
     s = a.result["per_seed"][0]
     assert s["mu"] == 3.0
     assert s["mmf"]["params"] > s["baseline"]["params"]  # learned shifts are trained parameters
-    b = run_experiment("complete", complete_params(data, epochs=2))
-    assert b.result["per_seed"][0]["mu"] != 3.0
+    b = run_experiment("complete", complete_params(data, epochs=2, mu_mode="train_mean"))
+    mu = b.result["per_seed"][0]["mu"]
+    assert mu != 3.0 and 1.0 < mu < 5.0
 
 
 def test_complete_missing_data_is_one_line_error(tmp_path):

@@ -52,8 +52,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--shift_mode", default="zero", help="zero (default) | random | learned")
     p.add_argument("--shift_init", default="zero", help="zero | random (learned shifts)")
     p.add_argument("--shift_std", type=float, default=0.1)
-    p.add_argument("--mu_mode", default="train_mean",
-                   help="global offset: train_mean (default) or fixed3 (the reference's constant 3.0)")
+    p.add_argument("--mu_mode", default="fixed3",
+                   help="global offset: fixed3 (default, the reference's constant 3.0) or train_mean "
+                   "(the train ratings' mean; use it for scales other than 1..5)")
     p.add_argument("--save_dir", default="./results_mmf")
     cli_support.add_store_flags(p)
     p.set_defaults(func=main)
