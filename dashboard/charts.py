@@ -11,10 +11,22 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 PALETTE = ("#3559c7", "#d9534f", "#2a9d8f", "#e9a23b", "#7b4fc9", "#6c757d", "#c2185b", "#00838f")
 FONT = dict(family="Inter, Source Sans Pro, sans-serif", size=13)
+
+
+def _white_template() -> dict:
+    """The plotly_white template as plain data (for figures built without validation)."""
+    global _WHITE
+    if _WHITE is None:
+        import plotly.io as pio
+
+        _WHITE = pio.templates["plotly_white"].to_plotly_json()
+    return _WHITE
+
+
+_WHITE = None
 
 
 def _layout(fig: go.Figure, *, height: int = 380, title: str | None = None, legend: bool = True) -> go.Figure:
@@ -43,29 +55,39 @@ def training_curves(curves: Mapping[str, pd.DataFrame], *, loss_label: str = "tr
     ----------
     curves : label -> DataFrame with columns ``epoch``, ``train_loss`` and optionally
         ``val_rmse``; one line per label in each panel, same colour in both.
+
+    This chart is redrawn twice a second while runs train, so it is built as plain data
+    (two axes laid out by hand, no ``make_subplots``) and handed to plotly without
+    re-validation, which would cost more than the rest of a live refresh.
     """
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(loss_label, val_label), horizontal_spacing=0.08)
+    traces = []
     for i, (label, df) in enumerate(curves.items()):
         if df is None or len(df) == 0:
             continue
         c = color(i)
-        fig.add_trace(go.Scatter(x=df["epoch"], y=df["train_loss"], mode="lines+markers", name=label,
-                                 legendgroup=label, line=dict(color=c, width=2), marker=dict(size=5),
-                                 hovertemplate="epoch %{x}<br>train loss %{y:.4f}<extra>" + label + "</extra>"),
-                      row=1, col=1)
+        epochs = [int(e) for e in df["epoch"]]
+        common = dict(type="scatter", mode="lines+markers", name=label, legendgroup=label,
+                      line=dict(color=c, width=2), marker=dict(size=5))
+        traces.append(dict(common, x=epochs, y=[float(v) for v in df["train_loss"]],
+                           hovertemplate="epoch %{x}<br>train loss %{y:.4f}<extra>" + label + "</extra>"))
         if "val_rmse" in df and df["val_rmse"].notna().any():
-            fig.add_trace(go.Scatter(x=df["epoch"], y=df["val_rmse"], mode="lines+markers", name=label,
-                                     legendgroup=label, showlegend=False, line=dict(color=c, width=2),
-                                     marker=dict(size=5),
-                                     hovertemplate="epoch %{x}<br>val RMSE %{y:.4f}<extra>" + label + "</extra>"),
-                          row=1, col=2)
-    fig.update_xaxes(title_text="epoch", row=1, col=1)
-    fig.update_xaxes(title_text="epoch", row=1, col=2)
-    fig.update_yaxes(title_text="mean squared error (rating points²)", row=1, col=1)
-    fig.update_yaxes(title_text="RMSE (rating points)", row=1, col=2)
-    _layout(fig, height=height)
-    fig.update_layout(hovermode="closest")
-    return fig
+            traces.append(dict(common, x=epochs, y=[None if v != v else float(v) for v in df["val_rmse"]],
+                               showlegend=False, xaxis="x2", yaxis="y2",
+                               hovertemplate="epoch %{x}<br>val RMSE %{y:.4f}<extra>" + label + "</extra>"))
+    title_font = dict(size=14)
+    layout = dict(
+        height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT, template=_white_template(), hovermode="closest",
+        showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0.0),
+        xaxis=dict(domain=[0.0, 0.45], title=dict(text="epoch"), anchor="y"),
+        yaxis=dict(title=dict(text="mean squared error (rating points²)"), anchor="x"),
+        xaxis2=dict(domain=[0.55, 1.0], title=dict(text="epoch"), anchor="y2"),
+        yaxis2=dict(title=dict(text="RMSE (rating points)"), anchor="x2"),
+        annotations=[dict(text=loss_label, x=0.225, y=1.0, xref="paper", yref="paper", xanchor="center",
+                          yanchor="bottom", showarrow=False, font=title_font),
+                     dict(text=val_label, x=0.775, y=1.0, xref="paper", yref="paper", xanchor="center",
+                          yanchor="bottom", showarrow=False, font=title_font)],
+    )
+    return go.Figure(dict(data=traces, layout=layout), _validate=False)
 
 
 def heatmap(matrix: np.ndarray, title: str, *, zmin: float = 0.0, zmax: float = 1.0,

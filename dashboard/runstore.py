@@ -13,7 +13,6 @@ import os
 import time
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from mmf_core.errors import MMFError
@@ -113,8 +112,10 @@ def epoch_events(evts: list[dict]) -> list[dict]:
     return [e for e in evts if isinstance(e, dict) and "epoch" in e]
 
 
-def curves_by_series(evts: list[dict], prefix: str = "") -> dict[str, pd.DataFrame]:
-    """Group epoch events into curves: one per (model, seed) found in the events."""
+def curves_by_series(evts: list[dict], prefix: str = "") -> dict:
+    """Group epoch events into curves (label -> DataFrame): one per (model, seed) found."""
+    import pandas as pd
+
     groups: dict[str, list[dict]] = {}
     for e in epoch_events(evts):
         parts = [str(e[k]) for k in ("model", "method") if e.get(k) is not None][:1]

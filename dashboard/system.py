@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -18,12 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class _DeviceProbe:
-    def __init__(self):
+    def __init__(self, delay: float = 4.0):
+        self.delay = delay
         self.text: str | None = None
         self._thread = threading.Thread(target=self._probe, daemon=True)
         self._thread.start()
 
     def _probe(self) -> None:
+        time.sleep(self.delay)  # let the first page render before torch competes for the CPU
         code = "from mmf_core.device import describe_device; print(describe_device())"
         try:
             out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

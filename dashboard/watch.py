@@ -14,7 +14,7 @@ import streamlit as st
 
 from dashboard import runstore, ui
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5  # the live chart must change at least once a second; half leaves headroom
 
 
 def _label(info: dict) -> str:

@@ -1,10 +1,10 @@
 """Home: what MMF is, one-click demos, and what the studio is doing right now."""
 
-import numpy as np
-import pandas as pd
+import math
+
 import streamlit as st
 
-from dashboard import charts, demos, nav, runstore, system, ui
+from dashboard import demos, nav, runstore, system, ui
 
 st.title("MMF Studio")
 
@@ -27,11 +27,24 @@ groups of people can use different parts of the same factors.
     st.caption("The picture: the K = 4 masks of the sin family over a base rank of 16. "
                "Component k weighs factor r by sin(r·k/K); each component sees the factors differently.")
 with right:
+    # The picture is a Vega-Lite spec with its numbers inline: interactive, and cheap for
+    # the first page (no pandas or plotly to import before anything shows).
     K, Rb = 4, 16
-    w = np.linspace(1 / K, 1, K)
-    masks = np.sin(np.arange(Rb)[None, :] * w[:, None])
-    st.plotly_chart(charts.mask_picture(masks, title="Four masks, one set of factors"), key="home_masks",
-                    config={"displayModeBar": False})
+    values = [{"factor index r": r, "mask weight": round(math.sin(r * (k + 1) / K), 4), "component": f"k = {k + 1}"}
+              for k in range(K) for r in range(Rb)]
+    st.vega_lite_chart({
+        "title": {"text": "Four masks, one set of factors", "anchor": "start"},
+        "data": {"values": values},
+        "mark": {"type": "line", "point": True, "interpolate": "monotone"},
+        "encoding": {
+            "x": {"field": "factor index r", "type": "quantitative", "title": "factor index r (0 … Rb − 1)"},
+            "y": {"field": "mask weight", "type": "quantitative", "title": "mask weight"},
+            "color": {"field": "component", "type": "nominal", "title": "mixture component",
+                      "legend": {"orient": "bottom"}},
+            "tooltip": [{"field": "component"}, {"field": "factor index r"}, {"field": "mask weight"}],
+        },
+        "height": 300,
+    }, key="home_masks", width="stretch")
 
 st.subheader("Try it: one-click demos, no file needed")
 st.caption("Each demo is submitted to the run store and trains in a background worker; "
@@ -61,10 +74,8 @@ def _status():
         c2.metric("Runs in the store", len(runs))
         c3.metric("Store size", ui.fmt_bytes(runstore.size_bytes()))
         st.caption(f"Device: {system.device_description()} · store folder: {runstore.store_root()}")
-        if active:
-            st.dataframe(pd.DataFrame([{"run": r.get("id"), "experiment": r.get("kind"), "status": r.get("status"),
-                                        "started": r.get("created_at") or r.get("created")} for r in active]),
-                         hide_index=True, width="stretch")
+        for r in active:
+            st.text(f"{r['id']} ({r['kind']}): {r['status']}")
 
 
 st.subheader("Right now")

@@ -32,7 +32,7 @@ def test_home_explains_and_offers_three_demos():
     assert "Matrix factorization" in text and "Masked Mixture Factorization" in text and "shift" in text
     labels = [b.label for b in at.button]
     assert {"Run: spectrum demo", "Run: identifiability demo", "Run: MF vs MMF"} <= set(labels)
-    assert len(at.get("plotly_chart")) == 1  # the picture
+    assert len(at.get("vega_lite_chart")) == 1  # the picture
     assert [m.label for m in at.metric][:3] == ["Running or queued", "Runs in the store", "Store size"]
 
 
