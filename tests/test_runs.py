@@ -132,7 +132,7 @@ def test_submit_runs_in_a_worker_and_a_resubmit_is_served_from_disk(store, tmp_p
     assert arr["matrix"].dtype == np.float32 and arr["matrix"].shape == (3, 3)
 
     again = store.submit("toy", {"marker": str(marker), "sleep": 0.05, "epochs": 4})
-    assert again.cached and again.id == h.id
+    assert again.cached and again.id == h.id == store.id_for("toy", {"epochs": 4, "sleep": 0.05, "marker": str(marker)})
     assert store.get(h.id).attempt == 1
     assert marker.read_text().count("\n") == 1  # executed exactly once
 

@@ -558,13 +558,20 @@ class RunStore:
             time.sleep(poll)
 
     # ----------------------------------------------------------------- submitting
+    def id_for(self, kind: str, params: dict) -> str:
+        """The run id ``(kind, params)`` has (or would have) in this store; writes nothing
+        but the data fingerprint memo. MMFError for bad params."""
+        return run_id_of(make_spec(kind, params, self.root))
+
     def submit(self, kind: str, params: dict, *, start: bool = True) -> RunHandle:
         """Submit ``kind`` with ``params`` to the background runner.
 
         A spec already done is answered from the store (``handle.cached``); one queued or
         running (in any process) is joined (``handle.attached``); one interrupted or
         cancelled is resumed from its checkpoint; one failed is started afresh. Bad
-        params raise MMFError before anything is written.
+        params raise MMFError before anything is written. ``start=False`` only creates
+        the run folder (no worker; the next look reports it interrupted, and a later
+        submit or resume starts it).
         """
         spec = make_spec(kind, params, self.root)
         return self.submit_spec(spec, start=start)
