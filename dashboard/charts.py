@@ -48,7 +48,9 @@ def color(i: int) -> str:
 
 
 def training_curves(curves: Mapping[str, pd.DataFrame], *, loss_label: str = "train loss (MSE)",
-                    val_label: str = "validation RMSE (rating points)", height: int = 380) -> go.Figure:
+                    val_label: str = "validation RMSE (rating points)", height: int = 380, val_col: str = "val_rmse",
+                    loss_axis: str = "mean squared error (rating points²)",
+                    val_axis: str = "RMSE (rating points)") -> go.Figure:
     """Train loss and validation RMSE per epoch of several runs, side by side.
 
     Parameters
@@ -70,18 +72,19 @@ def training_curves(curves: Mapping[str, pd.DataFrame], *, loss_label: str = "tr
                       line=dict(color=c, width=2), marker=dict(size=5))
         traces.append(dict(common, x=epochs, y=[float(v) for v in df["train_loss"]],
                            hovertemplate="epoch %{x}<br>train loss %{y:.4f}<extra>" + label + "</extra>"))
-        if "val_rmse" in df and df["val_rmse"].notna().any():
-            traces.append(dict(common, x=epochs, y=[None if v != v else float(v) for v in df["val_rmse"]],
+        if val_col in df and df[val_col].notna().any():
+            part = df[df[val_col].notna()]
+            traces.append(dict(common, x=[int(e) for e in part["epoch"]], y=[float(v) for v in part[val_col]],
                                showlegend=False, xaxis="x2", yaxis="y2",
-                               hovertemplate="epoch %{x}<br>val RMSE %{y:.4f}<extra>" + label + "</extra>"))
+                               hovertemplate="epoch %{x}<br>" + val_col + " %{y:.4f}<extra>" + label + "</extra>"))
     title_font = dict(size=14)
     layout = dict(
         height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT, template=_white_template(), hovermode="closest",
         showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0.0),
         xaxis=dict(domain=[0.0, 0.45], title=dict(text="epoch"), anchor="y"),
-        yaxis=dict(title=dict(text="mean squared error (rating points²)"), anchor="x"),
+        yaxis=dict(title=dict(text=loss_axis), anchor="x"),
         xaxis2=dict(domain=[0.55, 1.0], title=dict(text="epoch"), anchor="y2"),
-        yaxis2=dict(title=dict(text="RMSE (rating points)"), anchor="x2"),
+        yaxis2=dict(title=dict(text=val_axis), anchor="x2"),
         annotations=[dict(text=loss_label, x=0.225, y=1.0, xref="paper", yref="paper", xanchor="center",
                           yanchor="bottom", showarrow=False, font=title_font),
                      dict(text=val_label, x=0.775, y=1.0, xref="paper", yref="paper", xanchor="center",

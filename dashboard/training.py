@@ -123,3 +123,59 @@ def results_table(runs: list[dict], results: dict[str, dict]) -> pd.DataFrame:
     if not df.empty:
         df = df.sort_values("test RMSE").reset_index(drop=True)
     return df
+
+
+# --------------------------------------------------------------------------- implicit feedback
+IMPLICIT_MODELS = {"mf": "MF", "mmf": "MMF"}
+LOSSES = {"bpr": "BPR (pairwise)", "logistic": "logistic, sampled negatives"}
+
+
+def implicit_specs(*, source: str | None, threshold: float, synthetic: dict | None, models: list[str], loss: str,
+                   rank: int, K: int, epochs: int, k: int, seed: int) -> list[dict]:
+    """One ``implicit`` spec per model. ``synthetic`` (m, n, max_per_user) replaces the
+    data source when given."""
+    if not models:
+        raise MMFError("choose at least one model (MF or MMF)")
+    if "mmf" in models and K >= rank:
+        raise MMFError(f"K={K} must be smaller than the rank {rank}; lower K or raise the rank")
+    data = ({"synthetic": True, **synthetic} if synthetic is not None
+            else {"data": source, "threshold": float(threshold)})
+    eval_every = 1 if epochs <= 20 else max(1, epochs // 10)
+    specs = []
+    for model in models:
+        params = {**data, "model": model, "loss": loss, "rank": int(rank), "epochs": int(epochs), "k": int(k),
+                  "seed": int(seed), "eval_every": eval_every}
+        if model == "mmf":
+            params["K"] = int(K)
+        specs.append({"kind": "implicit", "params": params})
+    return specs
+
+
+def implicit_label(params: dict) -> str:
+    base = IMPLICIT_MODELS[params["model"]] + (f" K={params['K']}" if params["model"] == "mmf" else "")
+    return f"{base} rank {params['rank']}, {params['loss']}"
+
+
+def implicit_curves(runs: list[dict], events: dict[str, list[dict]]) -> dict[str, pd.DataFrame]:
+    curves = {}
+    for run in runs:
+        rows = [e for e in events.get(run["id"], []) if "epoch" in e]
+        if rows:
+            curves[implicit_label(run["params"])] = pd.DataFrame(rows)
+    return curves
+
+
+def implicit_table(runs: list[dict], results: dict[str, dict]) -> pd.DataFrame:
+    """Recall@k and NDCG@k of each model beside the popularity baseline on the same split."""
+    rows = []
+    for run in runs:
+        res = results.get(run["id"])
+        if not res:
+            continue
+        k = res["k"]
+        rows.append({"model": implicit_label(run["params"]), f"Recall@{k}": res[f"recall@{k}"],
+                     f"NDCG@{k}": res[f"ndcg@{k}"], f"popularity Recall@{k}": res["popularity"][f"recall@{k}"],
+                     f"popularity NDCG@{k}": res["popularity"][f"ndcg@{k}"], "parameters": res["n_params"],
+                     "epochs": res["epochs_run"], "time (s)": res["train_seconds"],
+                     "users evaluated": res["users_evaluated"], "run": run["id"]})
+    return pd.DataFrame(rows)

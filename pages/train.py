@@ -9,101 +9,193 @@ from mmf_core.errors import MMFError
 from dashboard import charts, datasets, dataview, forms, nav, runstore, state, training, ui, watch
 
 st.title("Train")
-st.caption("Matrix completion: predict held-out ratings. Each MMF setting is one run in the store, trained in a "
-           "background worker next to an MF baseline of the same rank, seeds and split. You can leave this page "
-           "while they train; nothing is lost on a refresh.")
+MODES = {"ratings": "Ratings (explicit feedback)", "clicks": "Clicks (implicit feedback)"}
+mode = st.radio("What the data is", list(MODES), format_func=MODES.get, horizontal=True,
+                index=list(MODES).index(state.get_value("mode") or "ratings"))
+if mode != (state.get_value("mode") or "ratings"):
+    state.set_value("mode", mode)
 
-with ui.guard():
-    saved = datasets.list_datasets()
-    if not saved:
-        st.info("No data set yet. Open **Data** to create, download or upload one.")
-        st.page_link(nav.page("data"), label="Go to Data", icon=":material/table_view:")
-        st.stop()
-    cur = dataview.current()
-    ids = [m["id"] for m in saved]
-    pick = st.selectbox("Data set", ids, index=ids.index(cur["id"]) if cur and cur["id"] in ids else 0,
-                        format_func=lambda i: dataview.label_of(next(m for m in saved if m["id"] == i)))
-    if not cur or pick != cur["id"]:
-        dataview.set_current(datasets.get(pick))
-    meta = datasets.get(pick)
+def explicit_page():
+    with ui.guard():
+        saved = datasets.list_datasets()
+        if not saved:
+            st.info("No data set yet. Open **Data** to create, download or upload one.")
+            st.page_link(nav.page("data"), label="Go to Data", icon=":material/table_view:")
+            return
+        cur = dataview.current()
+        ids = [m["id"] for m in saved]
+        pick = st.selectbox("Data set", ids, index=ids.index(cur["id"]) if cur and cur["id"] in ids else 0,
+                            format_func=lambda i: dataview.label_of(next(m for m in saved if m["id"] == i)))
+        if not cur or pick != cur["id"]:
+            dataview.set_current(datasets.get(pick))
+        meta = datasets.get(pick)
 
-    with st.form("train_form"):
-        st.markdown("**Models**: MF (baseline) and one MMF per combination of the settings below.")
-        c = st.columns(4)
-        R = c[0].number_input("Rank R", 2, 2048, 16, help="MF rank; MMF's base rank in completion is R as well")
-        K_text = c[1].text_input("MMF mixture sizes K", "2, 4", help="comma-separated, each below R")
-        masks = c[2].multiselect("Mask family", forms.mask_names("observed"), default=["gaussian"])
-        shifts = c[3].multiselect("Shift mode", list(training.SHIFT_LABELS), default=["zero"],
-                                  format_func=training.SHIFT_LABELS.get)
-        c = st.columns(4)
-        epochs = c[0].number_input("Epochs (at most)", 1, 1000, 30)
-        patience = c[1].number_input("Early-stopping patience", 1, 100, 5)
-        batch = c[2].number_input("Batch size", 16, 65536, 1024, step=256)
-        seeds_text = c[3].text_input("Seeds", "0")
-        c = st.columns(4)
-        test_ratio = c[0].number_input("Test share (per user)", 0.01, 0.5, 0.1, step=0.05)
-        val_ratio = c[1].number_input("Validation share (per user)", 0.0, 0.5, 0.05, step=0.01, format="%.3f",
-                                      help="the reference uses 0.001, i.e. one validation rating per user")
-        use_bias = c[2].checkbox("User and item biases", True)
-        matched = c[3].checkbox("Budget-matched", True,
-                                help="MMF may not have more trained parameters than MF (learned shifts are refused)")
-        go = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
+        with st.form("train_form"):
+            st.markdown("**Models**: MF (baseline) and one MMF per combination of the settings below.")
+            c = st.columns(4)
+            R = c[0].number_input("Rank R", 2, 2048, 16, help="MF rank; MMF's base rank in completion is R as well")
+            K_text = c[1].text_input("MMF mixture sizes K", "2, 4", help="comma-separated, each below R")
+            masks = c[2].multiselect("Mask family", forms.mask_names("observed"), default=["gaussian"])
+            shifts = c[3].multiselect("Shift mode", list(training.SHIFT_LABELS), default=["zero"],
+                                      format_func=training.SHIFT_LABELS.get)
+            c = st.columns(4)
+            epochs = c[0].number_input("Epochs (at most)", 1, 1000, 30)
+            patience = c[1].number_input("Early-stopping patience", 1, 100, 5)
+            batch = c[2].number_input("Batch size", 16, 65536, 1024, step=256)
+            seeds_text = c[3].text_input("Seeds", "0")
+            c = st.columns(4)
+            test_ratio = c[0].number_input("Test share (per user)", 0.01, 0.5, 0.1, step=0.05)
+            val_ratio = c[1].number_input("Validation share (per user)", 0.0, 0.5, 0.05, step=0.01, format="%.3f",
+                                          help="the reference uses 0.001, i.e. one validation rating per user")
+            use_bias = c[2].checkbox("User and item biases", True)
+            matched = c[3].checkbox("Budget-matched", True,
+                                    help="MMF may not have more trained parameters than MF (learned shifts are refused)")
+            go = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
 
-    counts = []
-    try:
-        K_shown = forms.parse_numbers(K_text, "MMF mixture sizes K", int, low=1)
-    except MMFError:
-        K_shown = []
-    for K in K_shown:
-        for sh in shifts or ["zero"]:
-            pc = training.param_counts(meta["n_users"], meta["n_items"], int(R), K, sh, use_bias)
-            counts.append(f"MMF K={K} ({training.SHIFT_LABELS[sh]}): {pc['MMF']:,}")
-    if counts:
-        pc = training.param_counts(meta["n_users"], meta["n_items"], int(R), 1, "zero", use_bias)
-        st.caption(f"Trained parameters: MF R={int(R)}: {pc['MF']:,} · " + " · ".join(counts))
+        counts = []
+        try:
+            K_shown = forms.parse_numbers(K_text, "MMF mixture sizes K", int, low=1)
+        except MMFError:
+            K_shown = []
+        for K in K_shown:
+            for sh in shifts or ["zero"]:
+                pc = training.param_counts(meta["n_users"], meta["n_items"], int(R), K, sh, use_bias)
+                counts.append(f"MMF K={K} ({training.SHIFT_LABELS[sh]}): {pc['MMF']:,}")
+        if counts:
+            pc = training.param_counts(meta["n_users"], meta["n_items"], int(R), 1, "zero", use_bias)
+            st.caption(f"Trained parameters: MF R={int(R)}: {pc['MF']:,} · " + " · ".join(counts))
 
-    if go:
-        K_list = forms.parse_numbers(K_text, "MMF mixture sizes K", int, low=1)
-        seeds = forms.parse_numbers(seeds_text, "Seeds", int, low=0)
-        specs = training.completion_specs(meta["source"], R=int(R), K_list=K_list, masks=masks, shift_modes=shifts,
-                                          epochs=int(epochs), seeds=seeds, batch_size=int(batch),
-                                          patience=int(patience), use_bias=use_bias, test_ratio=float(test_ratio),
-                                          val_ratio=float(val_ratio), budget_matched=matched)
-        run_ids = [runstore.submit(s["kind"], s["params"]) for s in specs]
-        state.set_list("train_runs", run_ids)
-        st.toast(f"Submitted {len(run_ids)} run(s).")
+        if go:
+            K_list = forms.parse_numbers(K_text, "MMF mixture sizes K", int, low=1)
+            seeds = forms.parse_numbers(seeds_text, "Seeds", int, low=0)
+            specs = training.completion_specs(meta["source"], R=int(R), K_list=K_list, masks=masks, shift_modes=shifts,
+                                              epochs=int(epochs), seeds=seeds, batch_size=int(batch),
+                                              patience=int(patience), use_bias=use_bias, test_ratio=float(test_ratio),
+                                              val_ratio=float(val_ratio), budget_matched=matched)
+            run_ids = [runstore.submit(s["kind"], s["params"]) for s in specs]
+            state.set_list("train_runs", run_ids)
+            st.toast(f"Submitted {len(run_ids)} run(s).")
 
-with ui.guard():
-    run_ids = [r for r in state.get_list("train_runs") if r.startswith("complete-") and runstore.store().exists(r)]
-    if not run_ids:
-        st.info("Nothing trained yet on this page: choose settings and press **Train**.")
-        st.stop()
-    st.subheader("Training")
+    with ui.guard():
+        run_ids = [r for r in state.get_list("train_runs") if r.startswith("complete-") and runstore.store().exists(r)]
+        if not run_ids:
+            st.info("Nothing trained yet on this page: choose settings and press **Train**.")
+            return
+        st.subheader("Training")
 
-    def _draw(infos, evts):
-        curves = training.live_curves(infos, evts)
-        if curves:
-            st.plotly_chart(charts.training_curves(curves), key="train_live")
-        else:
-            st.caption("Waiting for the first epoch…")
+        def _draw(infos, evts):
+            curves = training.live_curves(infos, evts)
+            if curves:
+                st.plotly_chart(charts.training_curves(curves), key="train_live")
+            else:
+                st.caption("Waiting for the first epoch…")
 
-    infos = watch.live_panel(run_ids, key="train", draw_live=_draw)
-    done = [i for i in infos if i["status"] == "done"]
-    if done:
-        results = {i["id"]: runstore.result(i["id"]) for i in done}
-        table = training.results_table(done, results)
-        st.subheader("Results on the test ratings")
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={"test RMSE": st.column_config.NumberColumn(format="%.4f"),
-                                    "RMSE std": st.column_config.NumberColumn(format="%.4f"),
-                                    "test MAE": st.column_config.NumberColumn(format="%.4f"),
-                                    "parameters": st.column_config.NumberColumn(format="%d"),
-                                    "best epoch": st.column_config.NumberColumn(format="%.1f"),
-                                    "time (s)": st.column_config.NumberColumn(format="%.2f")})
-        st.caption("RMSE and MAE in rating points (lower is better), predictions clamped to the rating scale; "
-                   "mean over seeds.")
-        d1, d2, _ = st.columns([1, 1, 3])
-        d1.download_button("Download CSV", table.to_csv(index=False).encode(), file_name="train_results.csv",
-                           mime="text/csv", icon=":material/download:")
-        d2.download_button("Download JSON", json.dumps(results, indent=1, default=str).encode(),
-                           file_name="train_results.json", mime="application/json", icon=":material/download:")
+        infos = watch.live_panel(run_ids, key="train", draw_live=_draw)
+        done = [i for i in infos if i["status"] == "done"]
+        if done:
+            results = {i["id"]: runstore.result(i["id"]) for i in done}
+            table = training.results_table(done, results)
+            st.subheader("Results on the test ratings")
+            st.dataframe(table, hide_index=True, width="stretch",
+                         column_config={"test RMSE": st.column_config.NumberColumn(format="%.4f"),
+                                        "RMSE std": st.column_config.NumberColumn(format="%.4f"),
+                                        "test MAE": st.column_config.NumberColumn(format="%.4f"),
+                                        "parameters": st.column_config.NumberColumn(format="%d"),
+                                        "best epoch": st.column_config.NumberColumn(format="%.1f"),
+                                        "time (s)": st.column_config.NumberColumn(format="%.2f")})
+            st.caption("RMSE and MAE in rating points (lower is better), predictions clamped to the rating scale; "
+                       "mean over seeds.")
+            d1, d2, _ = st.columns([1, 1, 3])
+            d1.download_button("Download CSV", table.to_csv(index=False).encode(), file_name="train_results.csv",
+                               mime="text/csv", icon=":material/download:")
+            d2.download_button("Download JSON", json.dumps(results, indent=1, default=str).encode(),
+                               file_name="train_results.json", mime="application/json", icon=":material/download:")
+
+
+def implicit_page():
+    st.caption("Ranking: each user's held-out interactions should come out on top of the model's list. MF and MMF "
+               "are trained with a pairwise (BPR) or pointwise logistic loss on sampled negatives and scored by "
+               "Recall@k and NDCG@k, always beside a popularity baseline on the same split.")
+    with ui.guard():
+        saved = datasets.list_datasets()
+        cur = dataview.current()
+        sources = ["synthetic"] + [m["id"] for m in saved]
+        default = sources.index(cur["id"]) if cur and cur["id"] in sources else 0
+        src = st.selectbox("Interactions", sources, index=default,
+                           format_func=lambda i: "synthetic interactions with planted groups" if i == "synthetic"
+                           else "ratings ≥ threshold of " + dataview.label_of(next(m for m in saved if m["id"] == i)))
+        with st.form("implicit_form"):
+            c = st.columns(4)
+            if src == "synthetic":
+                m = c[0].number_input("Users (m)", 10, 2_000_000, 2000, step=500)
+                n = c[1].number_input("Items (n)", 4, 100_000, 200, step=50)
+                mpu = c[2].number_input("At most per user", 1, 50, 4)
+                groups = c[3].number_input("Planted groups", 1, 1000, 5,
+                                           help="each user mostly picks items of one group; at most items / per user")
+                threshold = 4.0
+            else:
+                threshold = c[0].number_input("Rating threshold", value=4.0, step=0.5,
+                                              help="a rating at or above it counts as an interaction")
+            c = st.columns(4)
+            models = c[0].multiselect("Models", list(training.IMPLICIT_MODELS), default=["mf", "mmf"],
+                                      format_func=training.IMPLICIT_MODELS.get)
+            loss = c[1].selectbox("Loss", list(training.LOSSES), format_func=training.LOSSES.get)
+            rank = c[2].number_input("Rank", 2, 512, 16)
+            K = c[3].number_input("MMF components K", 1, 64, 2)
+            c = st.columns(4)
+            epochs = c[0].number_input("Epochs", 1, 500, 10)
+            k = c[1].number_input("k (cutoff of Recall@k, NDCG@k)", 1, 100, 10)
+            seed = c[2].number_input("Seed", 0, 10_000, 0)
+            go = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
+        if go:
+            synthetic = {"m": int(m), "n": int(n), "max_per_user": int(mpu), "n_groups": int(groups)} if src == "synthetic" else None
+            meta = None if src == "synthetic" else datasets.get(src)
+            specs = training.implicit_specs(source=meta["source"] if meta else None, threshold=float(threshold),
+                                            synthetic=synthetic, models=models, loss=loss, rank=int(rank), K=int(K),
+                                            epochs=int(epochs), k=int(k), seed=int(seed))
+            state.set_list("implicit_runs", [runstore.submit(s["kind"], s["params"]) for s in specs])
+
+    with ui.guard():
+        run_ids = [r for r in state.get_list("implicit_runs") if r.startswith("implicit-") and runstore.store().exists(r)]
+        if not run_ids:
+            st.info("Nothing trained yet in this mode: choose settings and press **Train**.")
+            return
+        st.subheader("Training")
+        kk = runstore.info(run_ids[0])["params"]["k"]
+
+        def _draw(infos, evts):
+            curves = training.implicit_curves(infos, evts)
+            if curves:
+                st.plotly_chart(charts.training_curves(
+                    curves, loss_label="train loss", val_label=f"held-out Recall@{kk}", val_col=f"recall@{kk}",
+                    loss_axis="loss per interaction", val_axis=f"Recall@{kk} (share of held-out items in the top {kk})"),
+                    key="implicit_live")
+            else:
+                st.caption("Waiting for the first epoch…")
+
+        infos = watch.live_panel(run_ids, key="implicit", draw_live=_draw)
+        done = [i for i in infos if i["status"] == "done"]
+        if done:
+            results = {i["id"]: runstore.result(i["id"]) for i in done}
+            table = training.implicit_table(done, results)
+            st.subheader("Ranking quality on held-out interactions")
+            st.dataframe(table, hide_index=True, width="stretch",
+                         column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns
+                                        if "Recall" in c or "NDCG" in c})
+            st.caption("Recall@k: share of a user's held-out items found in their top k; NDCG@k also rewards "
+                       "ranking them higher. Popularity recommends the most interacted-with items to everyone.")
+            d1, d2, _ = st.columns([1, 1, 3])
+            d1.download_button("Download CSV", table.to_csv(index=False).encode(), file_name="implicit_results.csv",
+                               mime="text/csv", icon=":material/download:", key="imp_csv")
+            d2.download_button("Download JSON", json.dumps(results, indent=1, default=str).encode(),
+                               file_name="implicit_results.json", mime="application/json",
+                               icon=":material/download:", key="imp_json")
+
+
+if mode == "ratings":
+    st.caption("Matrix completion: predict held-out ratings. Each MMF setting is one run in the store, trained in a "
+               "background worker next to an MF baseline of the same rank, seeds and split. You can leave this page "
+               "while they train; nothing is lost on a refresh.")
+    explicit_page()
+else:
+    implicit_page()

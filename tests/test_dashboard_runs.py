@@ -169,3 +169,29 @@ def test_home_demo_submits_and_links_to_its_page():
     assert "Identifiability" in link.proto.label
     at.button(key="demo_identify").click().run()  # asked again: the same runs, nothing new
     assert len(store().list_runs()) == 2
+
+
+def test_train_page_implicit_mode_ranks_against_popularity():
+    at = open_page("train")
+    by_label(at.radio, "What the data is").set_value("clicks").run()
+    assert_clean(at)
+    by_label(at.number_input, "Users (m)").set_value(300)
+    by_label(at.number_input, "Items (n)").set_value(40)
+    by_label(at.number_input, "Rank").set_value(4)
+    by_label(at.number_input, "MMF components K").set_value(4)
+    button(at, "Train").click().run()
+    assert exceptions(at) == [] and any("smaller than the rank" in e for e in errors(at))  # invalid settings
+    assert store().list_runs() == []
+    by_label(at.number_input, "MMF components K").set_value(2)
+    by_label(at.number_input, "Epochs").set_value(2)
+    button(at, "Train").click().run()
+    assert_clean(at)
+    assert sorted(r.params["model"] for r in store().list_runs()) == ["mf", "mmf"]
+    _wait_all()
+    at.run()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert len(table) == 2
+    assert {"Recall@10", "NDCG@10", "popularity Recall@10", "popularity NDCG@10"} <= set(table.columns)
+    assert table["Recall@10"].between(0, 1).all() and table["popularity Recall@10"].between(0, 1).all()
+    assert len(at.get("plotly_chart")) == 1
