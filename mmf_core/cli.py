@@ -33,10 +33,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `python -m mmf_core {self.prog.split()[-1]} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; with ``only``, import and register just that command (fast start)."""
     parser = _Parser(prog="mmf_core", description="Masked Mixture Factorization engine")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
+    for name in [only] if only else COMMANDS:
         try:
             module = importlib.import_module(f"mmf_core.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -48,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Import only the command asked for: `runs list` should not pay for torch.
+    only = argv[0] if argv and argv[0] in COMMANDS else None
+    parser = build_parser(only)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
