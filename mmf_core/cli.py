@@ -30,7 +30,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors in one line (plus the usage hint) with exit 2."""
 
     def error(self, message):  # noqa: D401
-        self.exit(2, f"error: {message} (see `python -m mmf_core {self.prog.split()[-1]} --help`)\n")
+        words = self.prog.split()[1:]  # "mmf_core complete" -> ["complete"]
+        hint = " ".join(["python -m mmf_core", *words, "--help"])
+        self.exit(2, f"error: {message} (see `{hint}`)\n")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
