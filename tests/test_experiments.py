@@ -213,3 +213,22 @@ def test_complete_should_stop_returns_partial(tmp_path):
                          RunContext(should_stop=lambda: True))
     assert res.result["stopped"] is True
     assert len(res.result["per_seed"]) == 0
+
+
+def test_complete_uses_the_fixed_split_of_a_mat_data_set(tmp_path):
+    from scipy.io import savemat
+
+    g = np.random.default_rng(0)
+    M = g.integers(1, 6, size=(30, 25)).astype(float) * (g.random((30, 25)) < 0.4)
+    test_mask = (M > 0) & (g.random((30, 25)) < 0.2)
+    train_mask = (M > 0) & ~test_mask
+    (tmp_path / "douban").mkdir()
+    savemat(tmp_path / "douban" / "training_test_dataset.mat",
+            {"M": M, "Otraining": train_mask.astype(float), "Otest": test_mask.astype(float)})
+    res = run_experiment("complete", dict(dataset="douban", data_dir=str(tmp_path), R=4, K=2, epochs=2,
+                                          batch_size=64, seeds=[1], val_ratio=0.1))
+    split = res.result["per_seed"][0]["split"]
+    assert split["test"] == int(test_mask.sum())
+    assert split["train"] + split["val"] == int(train_mask.sum())
+    assert split["val"] == round(0.1 * train_mask.sum())
+    assert res.result["file_stem"] == "douban_R4_K2"
