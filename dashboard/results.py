@@ -37,7 +37,26 @@ def numeric_metrics(result: dict) -> dict:
             and (not isinstance(v, float) or math.isfinite(v))}
 
 
-def runs_table(runs: list[dict]) -> pd.DataFrame:
+def data_label(kind: str, p: dict, labels: dict | None = None) -> str:
+    """What a run was trained on, in a few words (saved data sets by their name)."""
+    labels = labels or {}
+    if kind == "spectrum":
+        return f"S_10 {p.get('S10_size')}², H_6 {p.get('H6_size')}²"
+    if kind == "identify":
+        return f"block-diagonal {p.get('I')}×{p.get('J')}"
+    if kind == "reconstruct":
+        return f"{p.get('data_mode')} {p.get('I')}×{p.get('J')}"
+    if p.get("synthetic"):
+        return f"synthetic clicks {p.get('m')}×{p.get('n')}"
+    src = str(p.get("dataset") or p.get("data") or "")
+    name = labels.get(src) or src.rstrip("/").rsplit("/", 1)[-1]
+    if kind == "implicit" and p.get("threshold") is not None:
+        name += f" (≥ {p['threshold']:g})"
+    return name
+
+
+def runs_table(runs: list[dict], labels: dict | None = None) -> pd.DataFrame:
+    """The store as a table; ``labels`` maps data sources to saved data set names."""
     rows = []
     for r in runs:
         p = r.get("params") or {}
@@ -47,7 +66,7 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
             "status": r["status"],
             "created": when(r.get("created_at")),
             "seconds": round(r["seconds"], 2) if r.get("seconds") is not None else None,
-            "data": str(p.get("data") or p.get("dataset") or p.get("data_mode") or ""),
+            "data": data_label(r["kind"], p, labels),
             "settings": short_params(p),
             "message": r.get("message") or "",
         })

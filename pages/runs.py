@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, results, runstore, state, ui
+from dashboard import charts, datasets, results, runstore, state, ui
 
 st.title("Runs")
 st.caption("Every experiment ever asked for, from this dashboard or the command line. Runs live on disk in the "
@@ -13,7 +13,7 @@ st.caption("Every experiment ever asked for, from this dashboard or the command 
 
 with ui.guard():
     runs = runstore.list_runs()
-    table = results.runs_table(runs)
+    table = results.runs_table(runs, {m["source"]: m["label"] for m in datasets.list_datasets()})
     if table.empty:
         st.info("The store is empty. Start something on Home, Train, Spectrum, Identifiability or Benchmark.")
         st.stop()

@@ -137,3 +137,13 @@ def test_mask_lists_match_the_registry():
 
     for variant in ("dense", "observed"):
         assert sorted(forms.mask_names(variant)) == sorted(mask_names(variant))
+
+
+def test_runs_table_names_the_data_in_words():
+    runs = [{"id": "complete-1", "kind": "complete", "status": "done", "created_at": 0, "seconds": 1.0,
+             "params": {"dataset": "/s/.datasets/ds-1/ratings.csv", "R": 8, "K": 2, "epochs": 3, "seeds": [0]}},
+            {"id": "identify-1", "kind": "identify", "status": "failed", "message": "boom", "created_at": 0,
+             "params": {"I": 12, "J": 12}}]
+    t = results.runs_table(runs, {"/s/.datasets/ds-1/ratings.csv": "my ratings"})
+    assert list(t["data"]) == ["my ratings", "block-diagonal 12×12"]
+    assert list(t["message"]) == ["", "boom"] and "R=8" in t["settings"][0]
