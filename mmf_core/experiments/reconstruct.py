@@ -182,7 +182,10 @@ def _train(method: str, X: torch.Tensor, st: Setting, seed: int, p: dict, dev: t
 
     I, J = X.shape
     gen = torch.Generator().manual_seed(int(seed))
-    common = dict(epochs=p["epochs"], on_event=on_event, should_stop=should_stop, log_every=p["log_every"])
+    # events feed live curves: at most ~200 per model, on every printed epoch (log_every)
+    step = max(1, p["epochs"] // 200)
+    step = math.gcd(step, p["log_every"]) if p["log_every"] else step
+    common = dict(epochs=p["epochs"], on_event=on_event, should_stop=should_stop, log_every=step)
     if method == "svd":
         _sync(dev)
         t0 = time.perf_counter()
