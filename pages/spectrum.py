@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, forms, runstore, state, ui, watch
+from dashboard import charts, datasets, forms, runstore, state, ui, watch
 
 st.title("Spectrum")
 st.caption("A rank-R truncated SVD is the best any rank-R model can do, and its spectrum stops at R. MMF spends "
@@ -33,11 +33,12 @@ if go:
                   "S10_size": int(s10), "H6_size": int(h6), "H6_blocks": int(blocks), "seed": int(seed)}
         state.set_list("spectrum_runs", [runstore.submit("spectrum", params)])
 
-with ui.guard():
+def show_synthetic():
+    """The latest (or chosen) spectrum run on the synthetic matrices."""
     past = runstore.list_runs(kind="spectrum")
     if not past:
         st.info("Nothing computed yet: choose settings and press **Compute spectra** (or use the Home demo).")
-        st.stop()
+        return
     ids = [r["id"] for r in past]
     current = [r for r in state.get_list("spectrum_runs") if r in ids][:1]
     chosen = st.selectbox("Result to show", ids, index=ids.index(current[0]) if current else 0,
@@ -74,3 +75,45 @@ with ui.guard():
                 st.caption(f"No MMF setting here puts energy beyond index R = {R}; try more epochs or other K.")
         st.download_button("Download the result (JSON)", json.dumps(res).encode(), file_name=f"{chosen}.json",
                            mime="application/json", icon=":material/download:")
+
+
+def show_trained():
+    """The spectrum of a trained model's prediction matrix A Bᵀ (Recommend page runs)."""
+    from mmf_core.analysis.spectrum import energy_beyond_rank
+
+    from dashboard import results
+
+    st.subheader("Spectrum of a trained model")
+    st.caption("The prediction matrix of a model trained on real ratings (a run from the Recommend page): MF's "
+               "stops at its rank; MMF's can go beyond its base rank.")
+    done = [r for r in runstore.list_runs(kind="recommend") if r["status"] == "done"]
+    if not done:
+        st.info("No trained recommender yet: train one on the Recommend page, then come back.")
+        return
+    names = {m["source"]: m["label"] for m in datasets.list_datasets()}
+    label = {r["id"]: f"{r['params']['model'].upper()} rank {r['params']['rank']}"
+                      f"{' K ' + str(r['params'].get('K')) if r['params']['model'] == 'mmf' else ''} · "
+                      f"{results.data_label('recommend', r['params'], names)} · {r['id']}" for r in done}
+    chosen = st.multiselect("Trained runs", list(label), default=list(label)[:2], format_func=label.get)
+    if not chosen:
+        return
+    methods, rows = [], []
+    budget = min(next(r for r in done if r["id"] == c)["params"]["rank"] for c in chosen)
+    for rid in chosen:
+        arr = runstore.arrays(rid)
+        sv = results.product_singular_values(arr["A"], arr["B"])
+        rank = next(r for r in done if r["id"] == rid)["params"]["rank"]
+        methods.append({"label": label[rid].split(" · ")[0], "singular_values": sv})
+        rows.append({"model": label[rid], "rank": rank, "factor columns": int(arr["A"].shape[1]),
+                     "energy beyond its rank": energy_beyond_rank(sv, rank)})
+    st.plotly_chart(charts.spectrum_lines(methods, budget, title="Singular values of A Bᵀ (log scale)"),
+                    key="sp_trained")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"energy beyond its rank": st.column_config.NumberColumn(format="percent")})
+
+
+with ui.guard():
+    show_synthetic()
+st.divider()
+with ui.guard():
+    show_trained()

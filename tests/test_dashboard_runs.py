@@ -195,3 +195,20 @@ def test_train_page_implicit_mode_ranks_against_popularity():
     assert {"Recall@10", "NDCG@10", "popularity Recall@10", "popularity NDCG@10"} <= set(table.columns)
     assert table["Recall@10"].between(0, 1).all() and table["popularity Recall@10"].between(0, 1).all()
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_spectrum_page_shows_a_trained_models_spectrum():
+    from mmf_core.data.synthetic import planted_mixture_ratings
+
+    from dashboard import datasets
+
+    at = open_page("spectrum")  # the app context (store root) is set up
+    meta = datasets.save_ratings(planted_mixture_ratings(40, 30, 2, 2, 0.3, 0), "tiny", "synthetic:planted")
+    s = store()
+    s.submit("recommend", {"data": meta["source"], "model": "mf", "rank": 4, "epochs": 2})
+    _wait_all()
+    at.run()
+    assert_clean(at)
+    assert "Spectrum of a trained model" in [h.value for h in at.subheader]
+    table = at.dataframe[-1].value
+    assert list(table["rank"]) == [4] and table["energy beyond its rank"].iloc[0] == pytest.approx(0.0, abs=1e-9)
