@@ -184,7 +184,7 @@ def test_ml_latest_small_implicit_beats_popularity():
     from mmf_core.experiments import run_experiment
 
     path = shared_data("ml-latest-small")
-    res = run_experiment("implicit", {"data": str(path), "threshold": 4, "epochs": 8})
+    res = run_experiment("implicit", {"data": str(path), "threshold": 4, "epochs": 5})
     r = res.result
     assert r["users_evaluated"] > 500
     assert r["recall@10"] > r["popularity"]["recall@10"], r

@@ -193,7 +193,7 @@ def top_n(scorer, data, user_id, n: int = 10, exclude_seen: bool = True) -> list
     n = _check_n(n)
     u = user_index(data, user_id)
     scorer = as_scorer(scorer, data.n_items)
-    scores = scorer.score_users(torch.tensor([u])).reshape(-1).clone().float()
+    scores = scorer.score_users(torch.tensor([u])).reshape(-1).float().cpu().clone()
     if scores.shape[0] != data.n_items:
         raise MMFError(
             f"the model scores {scores.shape[0]} items but {data.name} has {data.n_items}; "
@@ -308,6 +308,7 @@ def ranking_metrics(
         raise MMFError(f"k must be a positive whole number, got {k}; pass e.g. --k 10")
     train = sp.csr_matrix(train)
     test = sp.csr_matrix(test)
+    scorer = as_scorer(scorer, train.shape[1])
     n_test = np.diff(test.indptr)
     if users is None:
         users = np.flatnonzero(n_test > 0)
@@ -323,7 +324,7 @@ def ranking_metrics(
     rec_sum = ndcg_sum = 0.0
     for s in range(0, len(users), int(chunk_size)):
         cu = users[s : s + int(chunk_size)]
-        scores = scorer.score_users(torch.as_tensor(cu, dtype=torch.long)).float().clone()
+        scores = scorer.score_users(torch.as_tensor(cu, dtype=torch.long)).float().cpu().clone()
         seen = torch.as_tensor(train[cu].toarray() > 0)
         scores[seen] = -math.inf
         top = torch.topk(scores, kk, dim=1).indices  # (c, kk)

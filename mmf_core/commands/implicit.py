@@ -47,7 +47,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     mod.add_argument("--mask", default=None, help="MMF mask family (default gaussian)")
     mod.add_argument("--shift_mode", choices=["zero", "random", "learned"], default=None, help="MMF shifts (zero)")
     mod.add_argument("--epochs", type=int, default=None, help="training epochs (default 10)")
-    mod.add_argument("--batch_size", type=int, default=None, help="pairs per step (default 4096)")
+    mod.add_argument("--batch_size", type=int, default=None, help="pairs per step (default 1024)")
     mod.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.01)")
     mod.add_argument("--l2", type=float, default=None, help="L2 weight on the looked-up factors (default 0.01 mf, 0.001 mmf)")
     mod.add_argument("--negatives", dest="n_negatives", type=int, default=None,

@@ -46,7 +46,7 @@ DEFAULTS = {
     "mask": "gaussian",
     "shift_mode": "zero",
     "epochs": 10,
-    "batch_size": 4096,
+    "batch_size": 1024,
     "lr": 0.01,
     "l2": None,  # 0.01 for mf, 0.001 for mmf (its masks shrink the scores)
     "n_negatives": 8,
@@ -128,7 +128,10 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
     from mmf_core.data.implicit import holdout_split
     from mmf_core.models.implicit import build_scorer, fit_implicit
 
+    from mmf_core.device import pick_device
+
     p = params
+    dev = pick_device(p["device"] or ctx.device)
     t_data = time.perf_counter()
     inter = load_data(p)
     train_idx, test_idx = holdout_split(inter, p["holdout"], p["holdout_fraction"], seed=p["seed"])
@@ -159,7 +162,7 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
 
     fit = fit_implicit(model, inter.users[train_idx], inter.items[train_idx], loss=p["loss"], epochs=p["epochs"],
                        batch_size=p["batch_size"], lr=p["lr"], l2=p["l2"], n_negatives=p["n_negatives"],
-                       seed=p["seed"], on_event=on_epoch, should_stop=ctx.should_stop)
+                       seed=p["seed"], on_event=on_epoch, should_stop=ctx.should_stop, device=dev)
     history, epochs_run, train_seconds, stopped = fit.history, fit.epochs_run, fit.seconds, fit.stopped
     metrics = ranking_metrics(model, train_csr, test_csr, k=k, users=eval_users)
 
@@ -187,6 +190,7 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
         "history": history,
     }
     f = {name: t.detach().cpu().numpy() for name, t in model.factors().items()}
+    result["device"] = dev.type
     arrays = {
         "B": f["B"].astype(np.float32),
         "item_counts": counts.astype(np.int64),

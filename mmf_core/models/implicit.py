@@ -76,9 +76,20 @@ class ImplicitMF(nn.Module):
         """Sum of squared factors looked up for a batch (users (n,), items (n, c))."""
         return self.user_factors(users).pow(2).sum() + self.item_factors(items).pow(2).sum()
 
+    def scores_and_penalty(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``pair_scores`` and ``penalty`` from ONE lookup of each table (a training step).
+
+        users : LongTensor (n,); items : LongTensor (n, c). Returns ((n, c), scalar).
+        """
+        a = self.user_factors(users)  # (n, r)
+        b = self.item_factors(items)  # (n, c, r)
+        s = (a.unsqueeze(1) * b).sum(-1) + self.item_bias(items).squeeze(-1)
+        return s, a.pow(2).sum() + b.pow(2).sum()
+
     @torch.no_grad()
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of ``users`` (LongTensor (n,)) against every item: (n, n_items)."""
+        users = users.to(self.item_bias.weight.device)
         return self.user_factors(users) @ self.item_factors.weight.T + self.item_bias.weight.T
 
     def factors(self) -> dict[str, torch.Tensor]:
@@ -137,9 +148,14 @@ class ImplicitMMF(nn.Module):
         """Sum of squared base factors looked up for a batch (users (n,), items (n, c))."""
         return self.inner.A[users].pow(2).sum() + self.inner.B[items].pow(2).sum()
 
+    def scores_and_penalty(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``pair_scores`` and ``penalty`` of a training step: ((n, c), scalar)."""
+        return self.pair_scores(users, items), self.penalty(users, items)
+
     @torch.no_grad()
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of ``users`` (LongTensor (n,)) against every item: (n, n_items)."""
+        users = users.to(self.inner.A.device)
         return self.inner.effective_rows(users) @ self.inner.effective_cols().T + self.inner.col_bias
 
     def factors(self) -> dict[str, torch.Tensor]:
@@ -215,13 +231,14 @@ def fit_implicit(
     on_event: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     tag: str | None = None,
+    device=None,
 ) -> ImplicitFit:
     """Train a scorer on observed (user, item) pairs.
 
     Parameters
     ----------
-    model : a scorer with ``pair_scores(users (n,), items (n, c)) -> (n, c)`` and
-        ``penalty(users, items)`` (:class:`ImplicitMF`, :class:`ImplicitMMF`).
+    model : a scorer with ``scores_and_penalty(users (n,), items (n, c)) -> ((n, c), scalar)``
+        (:class:`ImplicitMF`, :class:`ImplicitMMF`).
     users, items : int arrays or LongTensors, shape (n,): the training interactions.
     loss : ``"bpr"`` or ``"logistic"``.
     batch_size : pairs per step; large batches (2^15 - 2^16) keep the CPU busy.
@@ -232,18 +249,21 @@ def fit_implicit(
     on_event : called after each epoch with ``{"epoch", "train_loss", "seconds"}`` (plus
         ``"model": tag`` when ``tag`` is given).
     should_stop : polled between epochs; True stops training.
+    device : where to train (a torch device or name; default: where the model is).
     """
     if loss not in LOSSES:
         raise MMFError(f"unknown implicit loss {loss!r}; choose one of {', '.join(LOSSES)}")
     if int(epochs) < 0 or int(batch_size) < 1 or int(n_negatives) < 1:
         raise MMFError("epochs must be >= 0, batch_size >= 1 and n_negatives >= 1")
-    u_all = torch.as_tensor(np.asarray(users), dtype=torch.long)
-    i_all = torch.as_tensor(np.asarray(items), dtype=torch.long)
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(dev)
+    u_all = torch.as_tensor(np.asarray(users), dtype=torch.long).to(dev)
+    i_all = torch.as_tensor(np.asarray(items), dtype=torch.long).to(dev)
     n = len(u_all)
     if n == 0:
         raise MMFError("no training interactions; lower the threshold or use a larger data set")
     n_items = int(model.n_items)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator(device=dev).manual_seed(int(seed))
     opts = make_optimizer(model, lr)
     out = ImplicitFit()
     c = int(n_negatives)
@@ -253,28 +273,28 @@ def fit_implicit(
             out.stopped = True
             break
         t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=gen)
-        total = 0.0
+        perm = torch.randperm(n, generator=gen, device=dev)
+        total = torch.zeros((), dtype=torch.float64, device=dev)
         for s in range(0, n, int(batch_size)):
             idx = perm[s : s + int(batch_size)]
             u, i = u_all[idx], i_all[idx]
             b = len(idx)
-            j = torch.randint(0, n_items, (b, c), generator=gen)
+            j = torch.randint(0, n_items, (b, c), generator=gen, device=dev)
             cand = torch.cat([i.unsqueeze(1), j], dim=1)  # (b, 1 + c)
-            s_all = model.pair_scores(u, cand)
+            s_all, pen = model.scores_and_penalty(u, cand)
             pos, neg = s_all[:, :1], s_all[:, 1:]
             if loss == "bpr":
                 data_loss = -F.logsigmoid(pos - neg).mean()
             else:
                 data_loss = F.softplus(-pos).mean() + F.softplus(neg).sum(1).mean()
-            obj = data_loss + (l2 / b) * model.penalty(u, cand) if l2 else data_loss
+            obj = data_loss + (l2 / b) * pen if l2 else data_loss
             for o in opts:
                 o.zero_grad(set_to_none=True)
             obj.backward()
             for o in opts:
                 o.step()
-            total += float(data_loss.detach()) * b
-        ev = {"epoch": epoch, "train_loss": total / n, "seconds": time.perf_counter() - t0}
+            total += data_loss.detach() * b
+        ev = {"epoch": epoch, "train_loss": float(total) / n, "seconds": time.perf_counter() - t0}
         if tag is not None:
             ev["model"] = tag
         out.history.append(ev)
