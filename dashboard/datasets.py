@@ -88,6 +88,40 @@ def save_ratings(ratings, label: str, origin: str) -> dict:
     return json.loads(meta_path.read_text())
 
 
+def _safe_name(filename: str) -> str:
+    name = os.path.basename(str(filename).replace("\\", "/")) or "upload"
+    name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name).lstrip(".")
+    return name or "upload"
+
+
+def save_upload(data: bytes, filename: str, ratings, label: str) -> dict:
+    """Keep an upload that reads without options as the file itself (a MovieLens zip keeps
+    its titles and folds, a ``.mat`` its train/test masks); ``source`` is its path."""
+    from mmf_core.data.summary import summarize
+
+    ds_id = "ds-" + ratings.fingerprint()
+    folder = datasets_root() / ds_id
+    if (folder / "meta.json").exists():
+        return json.loads((folder / "meta.json").read_text())
+    tmp = datasets_root() / f".{ds_id}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        name = _safe_name(filename)
+        (tmp / name).write_bytes(data)
+        meta = _meta(ds_id, label, f"upload:{name}", str(folder / name), summarize(ratings))
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise MMFError(f"could not save the data set under {datasets_root()} ({exc.strerror or exc}); "
+                       "check that the store folder is writable") from None
+    return json.loads((folder / "meta.json").read_text())
+
+
 def register_source(source: str, ratings, label: str, origin: str) -> dict:
     """Remember a name or server path (not copied) as a saved data set."""
     from mmf_core.data.summary import summarize

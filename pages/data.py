@@ -17,6 +17,13 @@ DELIMS = {"(guess)": None, "comma ,": ",", "tab": "\t", "semicolon ;": ";", "pip
           "double colon ::": "::"}
 
 
+def _needs_options(pv: dict, opts: dict) -> bool:
+    """Whether reading the upload needs more than the reader's own guesses."""
+    guessed = {k: str(v) for k, v in (pv.get("mapping") or {}).items()}
+    given = {k: str(v) for k, v in (opts.get("columns") or {}).items()}
+    return given != guessed or "delimiter" in opts or (opts.get("header") not in (None, pv.get("header")))
+
+
 def _use(meta: dict, verb: str) -> None:
     dataview.set_current(meta)
     st.success(f"{verb}: {dataview.label_of(meta)}. It is now the current data set.", icon=":material/check_circle:")
@@ -123,7 +130,9 @@ with tab_upload:
                         opts["header"] = bool(pv["header"])
                 with st.spinner("Reading…"):
                     r = load_ratings(data, filename=up.name, **opts)
-                    meta = datasets.save_ratings(r, label.strip() or up.name, f"upload:{up.name}")
+                    plain_read = pv["format"] in ("zip", "mat", "movielens") or not _needs_options(pv, opts)
+                    meta = (datasets.save_upload(data, up.name, r, label.strip() or up.name) if plain_read
+                            else datasets.save_ratings(r, label.strip() or up.name, f"upload:{up.name}"))
                 _use(meta, "Loaded")
 
 with tab_path:

@@ -224,3 +224,23 @@ def test_user_names_are_inert_in_markdown():
     s = ui.plain("![x](http://evil) <b>hi</b> *x*")
     assert "](" not in s.replace("\\]\\(", "") and "<b>" not in s
     assert s.replace("\\", "") == "![x](http://evil) <b>hi</b> *x*"
+
+
+def test_movielens_zip_upload_is_kept_whole_with_titles():
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("ml-100k/u.data", movielens_bytes(n_users=10, n_items=12, per_user=5))
+        zf.writestr("ml-100k/u.item", "".join(f"{i}|Film {i} (1995)|01-Jan-1995||http://x|0\n"
+                                              for i in range(1, 13)).encode("latin-1"))
+    at = _upload(open_page("data"), "ml-100k.zip", buf.getvalue())
+    at.button(key="up_load").click().run()
+    assert_clean(at)
+    from dashboard import datasets
+
+    (meta,) = datasets.list_datasets()
+    assert meta["source"].endswith("ml-100k.zip") and Path(meta["source"]).is_file()
+    r = datasets.load(meta)
+    assert r.titles is not None and "Film 3 (1995)" in set(r.titles)
