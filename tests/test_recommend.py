@@ -91,7 +91,7 @@ def test_user_top_rated_and_similar_items():
 
 
 def test_factor_scorer_matches_model_predict_for_mf_and_mmf():
-    from mmf_core.experiments.recommend import scoring_arrays
+    from mmf_core.analysis.topn import scoring_arrays
     from mmf_core.models import MF, MMF
 
     gen = torch.Generator().manual_seed(0)
@@ -230,3 +230,37 @@ def test_cli_recommend_user_who_rated_everything(tmp_path, capsys):
     code = cli_main(["recommend", "--data", str(src), "--user", "a", "--store", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code == 2 and "has already rated all 2 items" in err and err.count("\n") == 1
+
+
+def test_implicit_run_on_ratings_excludes_every_rated_item(tmp_path):
+    """An implicit model learns from ratings >= threshold, but a user's low ratings are seen
+    items too: they must not be recommended back."""
+    from mmf_core.runs.store import RunStore
+    from mmf_core.runs.worker import execute_run
+
+    src = _write_csv(tmp_path / "r.csv", n_users=40, n_items=15)
+    store = RunStore(tmp_path / "s")
+    h = store.submit("implicit", {"data": str(src), "threshold": 4, "epochs": 2, "rank": 4}, start=False)
+    execute_run(store.root / h.id, raise_errors=True)
+    rec = Recommender.from_run(h.id, store)
+    r = rec.data
+    assert isinstance(r, Ratings)  # the full ratings, not only the interactions
+    for uid in ("u0", "u7", "u19"):
+        u = list(r.user_ids).index(uid)
+        rated = set(r.item_ids[r.items[r.users == u]])
+        out = rec.top_n(uid, n=50)
+        assert len(out) == r.n_items - len(rated) and not rated & {o["item_id"] for o in out}
+    with pytest.raises(MMFError, match="not the data run"):
+        Recommender.from_run(h.id, store, data=str(_write_csv(tmp_path / "other.csv", n_users=40, n_items=15, seed=9)))
+
+
+def test_recommender_from_model_in_memory():
+    from mmf_core.models import MF
+
+    r = small_ratings()
+    model = MF(3, 5, 2, use_bias=True, generator=torch.Generator().manual_seed(0))
+    rec = Recommender.from_model(model, r)
+    out = rec.top_n(30, n=3)
+    assert {o["item_id"] for o in out} <= {100, 200, 300, 400} and len(out) == 3
+    assert len(rec.similar(100, n=2)) == 2
+    assert [h["item_id"] for h in rec.history(10)] == [100, 400]

@@ -10,7 +10,9 @@ Everything here works on a *scorer*: any object with
 * a fixed score matrix: :class:`ArrayScorer`; item counts: :class:`PopularityScorer`.
 
 Public functions: :func:`user_index`, :func:`top_n`, :func:`user_top_rated`,
-:func:`similar_items`, :func:`ranking_metrics`, :func:`recall_ndcg_at_k`.
+:func:`similar_items`, :func:`ranking_metrics`, :func:`recall_ndcg_at_k`,
+:func:`scoring_arrays`; :class:`Recommender` binds a scorer to its data (from a model, a
+run's result and arrays, or a stored run id) for the Recommend page and the CLI.
 """
 
 from __future__ import annotations
@@ -104,6 +106,24 @@ class PopularityScorer:
 
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         return self.counts.unsqueeze(0).expand(len(users), -1)
+
+
+def scoring_arrays(model) -> dict[str, np.ndarray]:
+    """``A``, ``B``, ``user_bias``, ``item_bias``, ``mu`` of a bilinear model such that
+    ``score(u, i) = mu + user_bias[u] + item_bias[i] + A[u] . B[i]``.
+
+    Works for every model of :mod:`mmf_core.models` with ``effective_rows`` /
+    ``effective_cols`` (MF, biased MF, NMF, MMF in any shift mode): ``A`` is
+    ``effective_rows()`` (n_users, D) and ``B`` is ``effective_cols()`` (n_items, D).
+    """
+    with torch.no_grad():
+        A = model.effective_rows().detach().cpu().numpy().astype(np.float32)
+        B = model.effective_cols().detach().cpu().numpy().astype(np.float32)
+        has_bias = bool(getattr(model, "use_bias", False))
+        ub = model.row_bias.detach().cpu().numpy().astype(np.float32) if has_bias else np.zeros(A.shape[0], np.float32)
+        ib = model.col_bias.detach().cpu().numpy().astype(np.float32) if has_bias else np.zeros(B.shape[0], np.float32)
+        mu = float(torch.as_tensor(model.mu).reshape(-1)[0]) if hasattr(model, "mu") else 0.0
+    return {"A": A, "B": B, "user_bias": ub, "item_bias": ib, "mu": np.asarray([mu], dtype=np.float64)}
 
 
 def as_scorer(obj, n_items: int | None = None):
@@ -359,8 +379,6 @@ class Recommender:
     def from_model(cls, model, data) -> "Recommender":
         """From a trained model in memory (any ``predict`` model, bilinear ones fastest)."""
         if hasattr(model, "effective_rows") and hasattr(model, "effective_cols"):
-            from mmf_core.experiments.recommend import scoring_arrays
-
             arrays = scoring_arrays(model)
             return cls(FactorScorer.from_arrays(arrays), data, arrays["B"])
         B = model.factors().get("B") if hasattr(model, "factors") else None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mmf_core.analysis.topn import scoring_arrays
 from mmf_core.device import pick_device
 from mmf_core.errors import MMFError
 from mmf_core.experiments import ExperimentResult, RunContext
@@ -99,20 +100,6 @@ def build_model(p: dict, n_users: int, n_items: int, mu: float):
         return MF(n_users, n_items, p["rank"], use_bias=p["use_bias"], mu=mu, generator=gen)
     return MMF(n_users, n_items, p["rank"], p["K"], mask_A=p["mask"], mask_B=p["mask"], shift_mode=p["shift_mode"],
                form="observed", mu=mu, use_bias=p["use_bias"], generator=gen)
-
-
-def scoring_arrays(model) -> dict[str, np.ndarray]:
-    """``A``, ``B``, ``user_bias``, ``item_bias``, ``mu`` such that
-    ``score(u, i) = mu + user_bias[u] + item_bias[i] + A[u] . B[i]`` (any bilinear model of
-    :mod:`mmf_core.models`: MF, biased MF, MMF)."""
-    with torch.no_grad():
-        A = model.effective_rows().detach().cpu().numpy().astype(np.float32)
-        B = model.effective_cols().detach().cpu().numpy().astype(np.float32)
-        zeros_u, zeros_i = np.zeros(A.shape[0], np.float32), np.zeros(B.shape[0], np.float32)
-        ub = model.row_bias.detach().cpu().numpy().astype(np.float32) if getattr(model, "use_bias", False) else zeros_u
-        ib = model.col_bias.detach().cpu().numpy().astype(np.float32) if getattr(model, "use_bias", False) else zeros_i
-        mu = float(torch.as_tensor(model.mu).reshape(-1)[0]) if hasattr(model, "mu") else 0.0
-    return {"A": A, "B": B, "user_bias": ub, "item_bias": ib, "mu": np.asarray([mu], dtype=np.float64)}
 
 
 def run(params: dict, ctx: RunContext) -> ExperimentResult:
