@@ -212,3 +212,21 @@ def test_spectrum_page_shows_a_trained_models_spectrum():
     assert "Spectrum of a trained model" in [h.value for h in at.subheader]
     table = at.dataframe[-1].value
     assert list(table["rank"]) == [4] and table["energy beyond its rank"].iloc[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_stop_button_cancels_a_training_run():
+    at = open_page("data")
+    _dataset(at, per_user=20)
+    at.switch_page("../pages/train.py").run()
+    by_label(at.text_input, "MMF mixture sizes K").set_value("2")
+    by_label(at.number_input, "Epochs (at most)").set_value(1000)
+    by_label(at.number_input, "Early-stopping patience").set_value(100)
+    by_label(at.number_input, "Batch size").set_value(16)
+    button(at, "Train").click().run()
+    (info,) = store().list_runs()
+    assert info.active
+    stop = at.button(key=f"train_stop_{info.id}")
+    stop.click().run()
+    assert exceptions(at) == []
+    final = store().wait(info.id, timeout=60)
+    assert final.status == "cancelled", (final.status, final.message)
