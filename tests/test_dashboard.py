@@ -244,3 +244,34 @@ def test_movielens_zip_upload_is_kept_whole_with_titles():
     assert meta["source"].endswith("ml-100k.zip") and Path(meta["source"]).is_file()
     r = datasets.load(meta)
     assert r.titles is not None and "Film 3 (1995)" in set(r.titles)
+
+
+def test_movielens_download_through_the_page_is_cached(tmp_path, monkeypatch):
+    import functools
+    import http.server
+    import io
+    import threading
+    import zipfile
+
+    served = tmp_path / "served"
+    served.mkdir()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("ml-100k/u.data", movielens_bytes(n_users=12, n_items=15, per_user=6))
+    (served / "ml-100k.zip").write_bytes(buf.getvalue())
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a, **k: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("MMF_MOVIELENS_URL", f"http://127.0.0.1:{httpd.server_address[1]}")
+        monkeypatch.delenv("MMF_DATA_DIR", raising=False)
+        at = open_page("data")
+        at.button(key="ml_load").click().run()
+        assert_clean(at)
+        assert {m.label: m.value for m in at.metric}["Ratings"] == "72"
+        from mmf_core.data.cache import cache_dir
+
+        assert (cache_dir() / "ml-100k.zip").is_file()
+    finally:
+        httpd.shutdown()
