@@ -174,6 +174,13 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
+def _ridge_weight(lam: float, I: int, J: int, rank: int) -> float:
+    """The reference adds ``lam * (sum(A^2) + sum(B^2)) / (I * J)``; ``fit_dense`` adds
+    ``ridge * (mean(A^2) + mean(B^2))``. Equal for ``ridge = lam * rank / I`` when I == J
+    (otherwise the geometric mean of I and J stands in for both)."""
+    return float(lam) * rank / math.sqrt(I * J)
+
+
 def _train(method: str, X: torch.Tensor, st: Setting, seed: int, p: dict, dev: torch.device, on_event, should_stop):
     """Train one method on the scaled ``X`` (I, J); return (model, FitResult or None, seconds)."""
     from mmf_core.models import MF, MMF, NMF, BiasedMF, TruncatedSVD
@@ -201,11 +208,11 @@ def _train(method: str, X: torch.Tensor, st: Setting, seed: int, p: dict, dev: t
         kw = dict(lr_factors=p["lr_mf_sgd"], optimizer="sgd", momentum=p["mf_sgd_momentum"])
     elif method == "mf_ridge":
         model = MF(I, J, st.R, generator=gen)
-        kw = dict(lr_factors=p["lr_mf_ridge"], ridge=p["ridge_lambda"])
+        kw = dict(lr_factors=p["lr_mf_ridge"], ridge=_ridge_weight(p["ridge_lambda"], I, J, st.R))
     elif method == "mf_bias":
         rank = max(1, mf_bias_rank(I, J, st.R) + p["bias_rank_bonus"])
         model = BiasedMF(I, J, rank, train_mu=True, generator=gen)
-        kw = dict(lr_factors=p["lr_mf_bias"], ridge=p["bias_ridge_lambda"])
+        kw = dict(lr_factors=p["lr_mf_bias"], ridge=_ridge_weight(p["bias_ridge_lambda"], I, J, rank))
     elif method == "nmf":
         model = NMF(I, J, st.R, generator=gen)
         kw = dict(lr_factors=p["lr_nmf"])
