@@ -3,8 +3,9 @@
 A scorer gives every (user, item) pair a real score; only the order of the scores matters.
 Two scorers:
 
-* :class:`ImplicitMF`: ``score(u, i) = A[u] . B[i] + b_i`` with embedding tables (sparse
-  gradients by default, so one step touches only the rows in the batch);
+* :class:`ImplicitMF`: ``score(u, i) = A[u] . B[i] + b_i`` with embedding tables (the
+  user table with sparse gradients by default, so one step touches only the users in
+  the batch);
 * :class:`ImplicitMMF`: the MMF observed-entry model of :mod:`mmf_core.models`
   (``MMF(form="observed")``) used as a scorer.
 
@@ -43,7 +44,10 @@ class ImplicitMF(nn.Module):
     ----------
     n_users, n_items : table sizes.
     rank : number of factors.
-    sparse : embedding tables with sparse gradients (use with ``torch.optim.SparseAdam``).
+    sparse : the user table gets sparse gradients (stepped by ``torch.optim.SparseAdam``,
+        which touches only the rows in the batch); the item tables are small and always
+        dense (plain Adam), which avoids coalescing a sparse gradient of ``n * (1 + c)``
+        item rows every step.
     init_std : factors start N(0, init_std^2); the item bias starts at 0.
     """
 
@@ -51,8 +55,8 @@ class ImplicitMF(nn.Module):
         super().__init__()
         self.n_users, self.n_items, self.rank = int(n_users), int(n_items), int(rank)
         self.user_factors = nn.Embedding(self.n_users, self.rank, sparse=sparse)
-        self.item_factors = nn.Embedding(self.n_items, self.rank, sparse=sparse)
-        self.item_bias = nn.Embedding(self.n_items, 1, sparse=sparse)
+        self.item_factors = nn.Embedding(self.n_items, self.rank)
+        self.item_bias = nn.Embedding(self.n_items, 1)
         nn.init.normal_(self.user_factors.weight, 0.0, init_std)
         nn.init.normal_(self.item_factors.weight, 0.0, init_std)
         nn.init.zeros_(self.item_bias.weight)
@@ -194,10 +198,6 @@ class ImplicitFit:
     epochs_run: int = 0
     seconds: float = 0.0
     stopped: bool = False
-
-
-def _has_sparse_grads(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.Embedding) and m.sparse for m in model.modules())
 
 
 def make_optimizer(model: nn.Module, lr: float) -> list[torch.optim.Optimizer]:
