@@ -28,7 +28,7 @@ def show_error(exc: BaseException) -> None:
     """Show ``exc`` as one ``st.error`` line; log the traceback of unexpected errors."""
     if not isinstance(exc, MMFError):
         log.error("dashboard error\n%s", "".join(traceback.format_exception(exc)))
-    st.error(error_line(exc), icon=":material/error:")
+    st.error(plain(error_line(exc)), icon=":material/error:")  # messages quote file names: inert
 
 
 @contextmanager

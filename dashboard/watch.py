@@ -37,9 +37,9 @@ def live_panel(run_ids: list[str], *, key: str,
                 frac, text = runstore.progress(info, evts[info["id"]])
                 cols = st.columns([5, 1]) if stop else [st.container()]
                 with cols[0]:
-                    st.progress(frac, text=f"{_label(info)}: {text}")
+                    st.progress(frac, text=ui.plain(f"{_label(info)}: {text}"))
                     if info["status"] == "failed" and info.get("message"):
-                        st.error(f"{info['id']} failed: {info['message']}")
+                        st.error(ui.plain(f"{info['id']} failed: {info['message']}"))
                 if stop and info["status"] in runstore.ACTIVE:
                     with cols[1]:
                         if st.button("Stop", key=f"{key}_stop_{info['id']}", icon=":material/stop_circle:"):

@@ -26,7 +26,8 @@ def _needs_options(pv: dict, opts: dict) -> bool:
 
 def _use(meta: dict, verb: str) -> None:
     dataview.set_current(meta)
-    st.success(f"{verb}: {dataview.label_of(meta)}. It is now the current data set.", icon=":material/check_circle:")
+    st.success(f"{verb}: {ui.plain(dataview.label_of(meta))}. It is now the current data set.",
+               icon=":material/check_circle:")
 
 
 tab_builtin, tab_ml, tab_upload, tab_path, tab_saved = st.tabs(
@@ -80,9 +81,9 @@ with tab_ml:
                     download_movielens(name, progress=_progress)
                 except MMFError as exc:
                     bar.empty()
-                    st.error(str(exc), icon=":material/cloud_off:")
+                    st.error(ui.plain(str(exc)), icon=":material/cloud_off:")
                     st.info(f"No connection? Get {name}.zip on another machine, then upload it in the "
-                            f"**Upload a file** tab, or copy it to {cache_dir() / (name + '.zip')}.")
+                            f"**Upload a file** tab, or copy it to {ui.plain(cache_dir() / (name + '.zip'))}.")
                     st.stop()
                 bar.progress(1.0, text=f"Downloaded {name}")
                 r = load_ratings(name)
@@ -103,7 +104,7 @@ with tab_upload:
             header_choice = c2.selectbox("First line", ["(guess)", "names the columns", "is data"], key="up_header")
             header = {"(guess)": None, "names the columns": True, "is data": False}[header_choice]
             pv = preview_file(data, filename=up.name, delimiter=DELIMS[delim_label], header=header)
-            st.caption("Preview: " + pv.get("note", ""))
+            st.caption("Preview: " + ui.plain(pv.get("note", "")))
             st.dataframe(pv["rows"], hide_index=True, width="stretch")
             mapping = None
             if pv["format"] in ("table", "parquet") and pv["columns"]:

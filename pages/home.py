@@ -73,7 +73,7 @@ def _status():
         c1.metric("Running or queued", len(active))
         c2.metric("Runs in the store", len(runs))
         c3.metric("Store size", ui.fmt_bytes(runstore.size_bytes()))
-        st.caption(f"Device: {system.device_description()} · store folder: {runstore.store_root()}")
+        st.caption(f"Device: {system.device_description()} · store folder: {ui.plain(runstore.store_root())}")
         for r in active:
             st.text(f"{r['id']} ({r['kind']}): {r['status']}")
 

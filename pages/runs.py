@@ -43,7 +43,7 @@ with ui.guard():
     st.dataframe(view, hide_index=True, width="stretch",
                  column_config={"seconds": st.column_config.NumberColumn("time (s)", format="%.1f"),
                                 "settings": st.column_config.TextColumn("settings", width="large")})
-    st.caption(f"{len(view)} of {len(table)} runs shown · store: {runstore.store_root()} "
+    st.caption(f"{len(view)} of {len(table)} runs shown · store: {ui.plain(runstore.store_root())} "
                f"({ui.fmt_bytes(runstore.size_bytes())})")
     st.download_button("Export the table (CSV)", view.to_csv(index=False).encode(), file_name="runs.csv",
                        mime="text/csv", icon=":material/download:")

@@ -23,6 +23,12 @@ def open_page(page: str, timeout: float = 60) -> AppTest:
 
 
 def errors(at: AppTest) -> list[str]:
+    """The error lines on the page, as a person reads them (markdown escapes removed)."""
+    return [e.value.replace("\\", "") for e in at.error]
+
+
+def raw_errors(at: AppTest) -> list[str]:
+    """The error lines as sent to the browser (markdown source)."""
     return [e.value for e in at.error]
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard_helpers import ROOT, assert_clean, button, by_label, errors, exceptions, movielens_bytes, open_page
+from tests.dashboard_helpers import (ROOT, assert_clean, button, by_label, errors, exceptions, movielens_bytes,
+                                     open_page, raw_errors)
 
 PAGES = ["home", "data", "train", "recommend", "spectrum", "identifiability", "benchmark", "runs"]
 TITLES = {"home": "MMF Studio", "data": "Data", "train": "Train", "recommend": "Recommend", "spectrum": "Spectrum",
@@ -275,3 +276,12 @@ def test_movielens_download_through_the_page_is_cached(tmp_path, monkeypatch):
         assert (cache_dir() / "ml-100k.zip").is_file()
     finally:
         httpd.shutdown()
+
+
+def test_markup_in_a_file_name_stays_text():
+    at = _upload(open_page("data"), "[click](x)_x_.csv", b"user,item,rating\n1,2,good\n")
+    if not errors(at):
+        at.button(key="up_load").click().run()
+    (err,) = raw_errors(at)
+    assert "\\[click\\]\\(x\\)\\_x\\_" in err  # escaped: rendered as the literal name, not a link
+    assert errors(at)[0].startswith("[click](x)_x_.csv")
