@@ -44,7 +44,12 @@ def learned_epoch_seconds(data_dir: str, device, epochs: int) -> tuple[float, fl
                 form="observed", mu=float(np.mean(train[2])), use_bias=True, generator=torch.Generator().manual_seed(123))
     fit = fit_observed(model, train, val, epochs=epochs, batch_size=4096, lr_factors=5e-3, lr_shifts=5e-3,
                        patience=10**6, rating_range=(1.0, 5.0), seed=123, device=device)
-    return fit.seconds / fit.epochs_run, fit.history[-1]["val_rmse"]
+    # Steady state: epoch 1 also pays the one-off torch.compile of the fused kernel
+    # (tens of seconds cold, a few seconds from torch's on-disk cache); it is printed apart.
+    secs = [e["seconds"] for e in fit.history]
+    steady = (secs[-1] - secs[0]) / max(1, len(secs) - 1)
+    print(f"learned shifts: first epoch (incl. compilation) {secs[0]:.2f} s")
+    return steady, fit.history[-1]["val_rmse"]
 
 
 def main() -> int:
@@ -52,7 +57,7 @@ def main() -> int:
     ap.add_argument("--data_dir", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--device", default=None)
     ap.add_argument("--mu_modes", default="fixed3,train_mean", help="the first one is checked against the targets")
-    ap.add_argument("--learned_epochs", type=int, default=3, help="epochs timed for learned shifts (0: skip)")
+    ap.add_argument("--learned_epochs", type=int, default=4, help="epochs timed for learned shifts (0: skip)")
     args = ap.parse_args()
     dev = pick_device(args.device)
     print(f"device: {describe_device(dev)}; torch {torch.__version__}")

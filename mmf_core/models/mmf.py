@@ -181,7 +181,7 @@ class MMF(FactorModel):
         if self.shift_mode == "zero":
             # As cheap as MF: one weighted dot product per pair.
             return pair_dot(self.A, self.B, users, items, self.mixture_weights()) + self.offsets(users, items)
-        if self.compile and torch.is_grad_enabled():
+        if self.compile:
             fn = compiled_mixture_pair_scores(self.gA, self.gB, self.form == "observed")
             s = fn(self.A[users], self.B[items], self.uA[users], self.uB[items], self.r, self.w, self.center, self._scale())
             return s + self.offsets(users, items)
