@@ -55,6 +55,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--mu_mode", default="fixed3",
                    help="global offset: fixed3 (default, the reference's constant 3.0) or train_mean "
                    "(the train ratings' mean; use it for scales other than 1..5)")
+    p.add_argument("--extra_models", nargs="*", default=None,
+                   help="also train these next to MF and MMF, like the baseline: nmf, tastes (mixture of tastes)")
+    p.add_argument("--n_tastes", type=int, default=None, help="tastes per user of the mixture of tastes (default 4)")
+    p.add_argument("--split", default=None,
+                   help="per_user (default, the reference's), random, temporal or leave_last (.mat data: fixed)")
     p.add_argument("--save_dir", default="./results_mmf")
     cli_support.add_store_flags(p)
     p.set_defaults(func=main)
@@ -64,7 +69,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 PARAM_KEYS = ("dataset", "data_dir", "download", "seeds", "seed_start", "num_seeds", "val_ratio", "test_ratio",
               "rating_min", "rating_max", "R", "K", "use_bias", "mask_mode_A", "mask_mode_B", "epochs", "batch_size",
               "patience", "lr_baseline", "lr_factors", "lr_shifts", "weight_decay", "shift_mode", "shift_init",
-              "shift_std", "mu_mode", "device")
+              "shift_std", "mu_mode", "device", "extra_models", "n_tastes", "split")
 
 
 def output_files(result: dict, plot_curves: bool = False) -> dict[str, bytes]:
@@ -92,7 +97,10 @@ def main(args: argparse.Namespace) -> int:
         return 0
     r = res.result
     if r.get("agg"):
-        for key, label in (("baseline", "Baseline MF"), ("mmf", "MMF")):
+        labels = {"baseline": "Baseline MF", "mmf": "MMF", "nmf": "NMF", "tastes": "Tastes"}
+        for key, label in labels.items():
+            if key not in r["agg"]:
+                continue
             a = r["agg"][key]
             print(f"{label:12s} test RMSE {a['test_rmse_mean']:.4f} ± {a['test_rmse_std']:.4f}  "
                   f"MAE {a['test_mae_mean']:.4f}  time {a['time_sec_mean']:.1f}s")

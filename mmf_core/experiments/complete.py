@@ -6,6 +6,11 @@ and report test RMSE / MAE (predictions clamped to the rating range), best epoch
 time (as the reference counts it: every epoch run, patience included, plus the final test
 pass) and parameter count. The result holds the reference's per-seed summaries and the
 aggregate over seeds.
+
+Optional extras (absent from the params, results and run key unless asked for):
+``extra_models`` trains NMF and/or a mixture of tastes (rank chosen so it has at most MF's
+parameters) with the baseline's protocol, reported under ``nmf`` / ``tastes``; ``split``
+picks ``random``, ``temporal`` or ``leave_last`` instead of the per-user split.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from mmf_core.experiments import _common as c
 SHIFT_MODES = ("zero", "random", "learned")
 SHIFT_INITS = ("zero", "random")
 MU_MODES = ("train_mean", "fixed3")
+EXTRA_MODELS = ("nmf", "tastes")
+SPLITS = ("per_user", "random", "temporal", "leave_last")
+# result key -> the ``model`` tag of its events and arrays
+MODEL_NAMES = {"baseline": "MF", "mmf": "MMF", "nmf": "NMF", "tastes": "Tastes"}
 
 DEFAULTS = {
     "dataset": "ml-1m",
@@ -58,6 +67,11 @@ DEFAULTS = {
     # other than 1..5.
     "mu_mode": "fixed3",
     "device": None,
+    # optional extras; left at their defaults they are absent from the canonical params,
+    # so run keys and outputs of plain MF-vs-MMF runs stay as they were
+    "extra_models": None,  # subset of EXTRA_MODELS, trained like the baseline (lr_baseline)
+    "n_tastes": 4,  # C of the mixture of tastes
+    "split": "per_user",  # one of SPLITS (``.mat`` data keep their fixed split)
 }
 
 
@@ -105,6 +119,17 @@ def validate(params: dict) -> dict:
     out["shift_std"] = c.as_float(p["shift_std"], "shift_std", low=0.0)
     out["mu_mode"] = c.choice(p["mu_mode"], "mu_mode", MU_MODES)
     out["device"] = c.device(p["device"])
+    extra = [x.strip() for x in c.str_list(p["extra_models"] or []) if x.strip()]
+    for x in extra:
+        c.choice(x, "extra_models entry", EXTRA_MODELS)
+    if extra:
+        out["extra_models"] = [m for m in EXTRA_MODELS if m in extra]  # canonical order, no repeats
+    n_tastes = c.as_int(p["n_tastes"], "n_tastes", 1)
+    if "tastes" in extra:
+        out["n_tastes"] = n_tastes
+    split = c.choice(p["split"], "split", SPLITS)
+    if split != "per_user":
+        out["split"] = split
     return out
 
 
@@ -125,8 +150,29 @@ def _split(r, p: dict, seed: int):
 
     if r.fixed_split and "mat" in r.fixed_split:  # Flixster / Douban / Yahoo: the file's own train/test
         return make_split(r, "fixed", seed=seed, fold="mat", val_ratio=p["val_ratio"], cold_start="keep")
-    return make_split(r, "per_user", seed=seed, val_ratio=p["val_ratio"], test_ratio=p["test_ratio"],
-                      cold_start="keep")
+    method = p.get("split", "per_user")
+    if method in ("per_user", "random"):
+        return make_split(r, method, seed=seed, val_ratio=p["val_ratio"], test_ratio=p["test_ratio"],
+                          cold_start="keep")
+    if method == "temporal":  # oldest rows train, then val, newest test, in the same shares
+        fr = (1.0 - p["val_ratio"] - p["test_ratio"], p["val_ratio"], p["test_ratio"])
+        return make_split(r, "temporal", seed=seed, fractions=fr, cold_start="keep")
+    # leave_last: each user's newest rating to test, the one before to val (none when val_ratio is 0)
+    return make_split(r, "leave_last", seed=seed, k=1, val_k=1 if p["val_ratio"] > 0 else 0, cold_start="keep")
+
+
+def model_keys(p: dict) -> tuple[str, ...]:
+    """Result keys of the models a run trains, in training order."""
+    return ("baseline", "mmf", *p.get("extra_models", ()))
+
+
+def tastes_rank(n_users: int, n_items: int, R: int, n_tastes: int) -> int:
+    """Largest rank r >= 1 whose mixture of tastes has no more factor parameters than MF at R.
+
+    MF: ``(U + I) R``; tastes: ``2 U C r + I r`` (tastes and attention per user, one item
+    vector); the biases are the same in both.
+    """
+    return max(1, ((n_users + n_items) * R) // (2 * n_users * n_tastes + n_items))
 
 
 def _scale_random_shifts(model, std: float) -> None:
@@ -148,7 +194,7 @@ def _mean_std(xs) -> tuple[float, float]:
 def aggregate(p: dict, summaries: list[dict]) -> dict:
     """The reference's ``_agg.json`` content (plus per-seed lists, best epochs, params)."""
     out = {"dataset": p["dataset"], "seeds": [s["seed"] for s in summaries]}
-    for key in ("baseline", "mmf"):
+    for key in model_keys(p):
         rs = [s[key] for s in summaries]
         rm, rsd = _mean_std([x["test_rmse"] for x in rs])
         mm, msd = _mean_std([x["test_mae"] for x in rs])
@@ -170,7 +216,7 @@ def aggregate(p: dict, summaries: list[dict]) -> dict:
 
 def run(params: dict, ctx: RunContext) -> ExperimentResult:
     """Run every seed; see the module docstring. ``params`` come from :func:`validate`."""
-    from mmf_core.models import MF, MMF
+    from mmf_core.models import MF, MMF, NMF, MixtureOfTastes
     from mmf_core.train import evaluate, fit_observed
 
     p = params
@@ -190,18 +236,28 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
         if done_file is not None and done_file.exists():  # finished before an interruption
             summary = json.loads(done_file.read_text())
             summaries.append(summary)
-            for key, name in (("baseline", "MF"), ("mmf", "MMF")):
+            for key in model_keys(p):
+                name = MODEL_NAMES[key]
                 arrays[f"val_rmse__{name}__seed{seed}"] = np.asarray(summary[key].get("val_rmse_curve", []), float)
             continue
         split = _split(r, p, seed)
         train, val, test = r.subset(split.train), r.subset(split.val), r.subset(split.test)
         mu = float(np.mean(train[2])) if p["mu_mode"] == "train_mean" and len(train[2]) else 3.0
         results = {}
-        for key, name in (("baseline", "MF"), ("mmf", "MMF")):
+        for key in model_keys(p):
+            name = MODEL_NAMES[key]
             gen = torch.Generator().manual_seed(int(seed))
             torch.manual_seed(int(seed))
             if key == "baseline":
                 model = MF(r.n_users, r.n_items, p["R"], use_bias=p["use_bias"], mu=mu, generator=gen)
+                lrs = dict(lr_factors=p["lr_baseline"], lr_shifts=p["lr_baseline"])
+            elif key == "nmf":  # no biases, no offset: non-negative scores, fine for positive ratings
+                model = NMF(r.n_users, r.n_items, p["R"], generator=gen)
+                lrs = dict(lr_factors=p["lr_baseline"], lr_shifts=p["lr_baseline"])
+            elif key == "tastes":
+                rank = tastes_rank(r.n_users, r.n_items, p["R"], p["n_tastes"])
+                model = MixtureOfTastes(r.n_users, r.n_items, rank, p["n_tastes"], mu=mu, use_bias=p["use_bias"],
+                                        generator=gen)
                 lrs = dict(lr_factors=p["lr_baseline"], lr_shifts=p["lr_baseline"])
             else:
                 model = MMF(r.n_users, r.n_items, p["R"], p["K"], mask_A=p["mask_mode_A"], mask_B=p["mask_mode_B"],
@@ -259,6 +315,10 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
             "baseline": results["baseline"],
             "mmf": results["mmf"],
         }
+        for key in p.get("extra_models", ()):
+            summary[key] = results[key]
+        if p.get("split", "per_user") != "per_user":
+            summary["split"]["method"] = p["split"]
         summaries.append(summary)
         if done_file is not None:
             done_file.parent.mkdir(parents=True, exist_ok=True)
