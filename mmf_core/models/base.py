@@ -40,13 +40,21 @@ class FactorModel(nn.Module):
         """``Q[cols]`` with shape ``(len(cols), D)``; all columns when ``cols`` is None."""
         raise NotImplementedError
 
+    # Models with a global offset keep it in ``self.mu``; those with biases set
+    # ``self.use_bias`` and keep them in ``self.row_bias`` (I,) and ``self.col_bias`` (J,).
     def offsets(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor | float:
         """Additive terms (global offset, biases) for index pairs; 0 when there are none."""
-        return 0.0
+        out = getattr(self, "mu", 0.0)
+        if getattr(self, "use_bias", False):
+            out = out + self.row_bias[users] + self.col_bias[items]
+        return out
 
     def dense_offsets(self) -> torch.Tensor | float:
         """Additive terms as an ``(I, J)``-broadcastable tensor; 0 when there are none."""
-        return 0.0
+        out = getattr(self, "mu", 0.0)
+        if getattr(self, "use_bias", False):
+            out = out + self.row_bias[:, None] + self.col_bias[None, :]
+        return out
 
     # -- derived ------------------------------------------------------------------------
     def predict(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:

@@ -52,18 +52,6 @@ class MF(FactorModel):
         # Plain gathers are cheaper than the unique/gather path of the base class.
         return pair_dot(self.A, self.B, users, items) + self.offsets(users, items)
 
-    def offsets(self, users, items):
-        out = self.mu
-        if self.use_bias:
-            out = out + self.row_bias[users] + self.col_bias[items]
-        return out
-
-    def dense_offsets(self):
-        out = self.mu
-        if self.use_bias:
-            out = out + self.row_bias[:, None] + self.col_bias[None, :]
-        return out
-
     def factors(self):
         out = super().factors()
         if self.use_bias:

@@ -201,18 +201,6 @@ class MMF(FactorModel):
             self._scale(), self.gA, self.gB, self.form == "observed",
         )
 
-    def offsets(self, users, items):
-        out = self.mu
-        if self.use_bias:
-            out = out + self.row_bias[users] + self.col_bias[items]
-        return out
-
-    def dense_offsets(self):
-        out = self.mu
-        if self.use_bias:
-            out = out + self.row_bias[:, None] + self.col_bias[None, :]
-        return out
-
     def factors(self):
         out = {"A": self.A.detach(), "B": self.B.detach()}
         if self.uA is not None:

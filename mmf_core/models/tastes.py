@@ -47,12 +47,6 @@ class MixtureOfTastes(FactorModel):
         values = torch.einsum("ncr,nr->nc", taste, e)
         return (torch.softmax(logits, dim=-1) * values).sum(-1)
 
-    def offsets(self, users, items):
-        out = self.mu
-        if self.use_bias:
-            out = out + self.row_bias[users] + self.col_bias[items]
-        return out
-
     def predict(self, users, items):
         e = self.B[items]
         return self._scores(self.taste[users], self.attention[users], e) + self.offsets(users, items)
@@ -65,10 +59,7 @@ class MixtureOfTastes(FactorModel):
             logits = torch.einsum("ucr,ir->uic", a, self.B)
             values = torch.einsum("ucr,ir->uic", t, self.B)
             rows.append((torch.softmax(logits, dim=-1) * values).sum(-1))
-        out = torch.cat(rows) + self.mu
-        if self.use_bias:
-            out = out + self.row_bias[:, None] + self.col_bias[None, :]
-        return out
+        return torch.cat(rows) + self.dense_offsets()
 
     def factors(self):
         out = {"A": self.A.detach(), "B": self.B.detach(), "attention": self.attention.detach()}
