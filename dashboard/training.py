@@ -11,13 +11,30 @@ import pandas as pd
 from mmf_core.errors import MMFError
 
 SHIFT_LABELS = {"zero": "no shifts", "random": "random fixed shifts", "learned": "learned shifts"}
+# models trained like the MF baseline next to it (``extra_models`` of ``complete``)
+EXTRA_MODELS = {"nmf": "NMF", "tastes": "mixture of tastes"}
+# result key of ``complete`` -> the ``model`` tag of its events
+MODEL_TAGS = {"baseline": "MF", "mmf": "MMF", "nmf": "NMF", "tastes": "Tastes"}
+SPLIT_LABELS = {"per_user": "per user (the reference: shares of each user's ratings)",
+                "random": "random (shares of all ratings)",
+                "temporal": "temporal (oldest train, newest test)",
+                "leave_last": "leave last (each user's newest rating to test)"}
+
+
+def split_from_state(value) -> str:
+    """The split method of the Data page's ``method:seed:options`` state, when Train offers it."""
+    method = str(value or "").split(":", 1)[0]
+    return method if method in SPLIT_LABELS else "per_user"
 
 
 def completion_specs(dataset: str, *, R: int, K_list: list[int], masks: list[str], shift_modes: list[str],
                      epochs: int, seeds: list[int], batch_size: int, patience: int, use_bias: bool,
-                     test_ratio: float, val_ratio: float, budget_matched: bool = True) -> list[dict]:
+                     test_ratio: float, val_ratio: float, budget_matched: bool = True,
+                     extra_models: list[str] | tuple = (), n_tastes: int = 4, split: str = "per_user") -> list[dict]:
     """One ``complete`` spec per MMF setting (K x mask x shift mode). Every run also trains
     the MF baseline at rank R with the same seeds and split, so the MF curve is shared.
+    ``extra_models`` (keys of :data:`EXTRA_MODELS`) are trained once, in the first run;
+    ``split`` is a key of :data:`SPLIT_LABELS`.
 
     With ``budget_matched``, a setting whose learned shifts would add parameters lowers
     MMF's rank... which the ``complete`` experiment cannot do without lowering MF's too, so
@@ -37,13 +54,25 @@ def completion_specs(dataset: str, *, R: int, K_list: list[int], masks: list[str
     if budget_matched and "learned" in shift_modes:
         raise MMFError("learned shifts add (users + items) x K parameters, so MMF would not be budget-matched with "
                        "MF; untick 'budget-matched' to allow it, or use zero or random shifts")
+    for m in extra_models:
+        if m not in EXTRA_MODELS:
+            raise MMFError(f"unknown model {m!r}; choose among {', '.join(EXTRA_MODELS)}")
+    if split not in SPLIT_LABELS:
+        raise MMFError(f"unknown split {split!r}; choose one of {', '.join(SPLIT_LABELS)}")
     specs = []
     for K, mask, shift in itertools.product(K_list, masks, shift_modes):
-        specs.append({"kind": "complete", "params": {
+        params = {
             "dataset": dataset, "R": int(R), "K": int(K), "mask_mode_A": mask, "mask_mode_B": mask,
             "shift_mode": shift, "epochs": int(epochs), "seeds": [int(s) for s in seeds],
             "batch_size": int(batch_size), "patience": int(patience), "use_bias": bool(use_bias),
-            "test_ratio": float(test_ratio), "val_ratio": float(val_ratio)}})
+            "test_ratio": float(test_ratio), "val_ratio": float(val_ratio)}
+        if split != "per_user":
+            params["split"] = split
+        if extra_models and not specs:
+            params["extra_models"] = list(extra_models)
+            if "tastes" in extra_models:
+                params["n_tastes"] = int(n_tastes)
+        specs.append({"kind": "complete", "params": params})
     return specs
 
 
@@ -54,6 +83,28 @@ def param_counts(n_users: int, n_items: int, R: int, K: int, shift_mode: str, us
     return {"MF": mf, "MMF": mmf}
 
 
+def extra_param_counts(n_users: int, n_items: int, R: int, n_tastes: int, use_bias: bool) -> dict:
+    """Trained parameters of NMF at rank R (no biases) and of the mixture of tastes at the
+    rank ``complete`` gives it (at most MF's budget); ``tastes_rank`` is that rank."""
+    from mmf_core.experiments.complete import tastes_rank
+
+    r = tastes_rank(n_users, n_items, R, n_tastes)
+    bias = (n_users + n_items) if use_bias else 0
+    return {"NMF": (n_users + n_items) * R, "Tastes": (2 * n_users * n_tastes + n_items) * r + bias,
+            "tastes_rank": r}
+
+
+def model_label(model: str, params: dict) -> str:
+    """Display name of one model of a ``complete`` run from its event tag (MF, MMF, NMF, Tastes)."""
+    if model == "MF":
+        return f"MF R={params['R']}"
+    if model == "NMF":
+        return f"NMF R={params['R']}"
+    if model == "Tastes":
+        return f"mixture of tastes C={params.get('n_tastes', 4)}"
+    return mmf_label(params)
+
+
 def mmf_label(params: dict) -> str:
     return f"MMF K={params['K']} {params['mask_mode_A']}, {SHIFT_LABELS.get(params['shift_mode'], params['shift_mode'])}"
 
@@ -61,7 +112,7 @@ def mmf_label(params: dict) -> str:
 def mf_key(params: dict) -> tuple:
     """Settings that determine the MF baseline of a ``complete`` run (to draw it once)."""
     keys = ("dataset", "R", "epochs", "seeds", "batch_size", "patience", "use_bias", "test_ratio", "val_ratio",
-            "lr_baseline", "seed_start", "num_seeds", "mu_mode")
+            "lr_baseline", "seed_start", "num_seeds", "mu_mode", "split")
     return tuple(str(params.get(k)) for k in keys)
 
 
@@ -79,14 +130,12 @@ def live_curves(runs: list[dict], events: dict[str, list[dict]]) -> dict[str, pd
                 continue
             by.setdefault((e.get("model", "?"), e.get("seed")), []).append(e)
         for (model, seed), rows in by.items():
-            if model == "MF":
-                key = (mf_key(p), seed)
+            if model != "MMF":  # MF (and NMF, tastes) depend only on the shared settings: draw once
+                key = (model, mf_key(p), seed)
                 if key in seen_mf:
                     continue
                 seen_mf.add(key)
-                label = f"MF R={p['R']}"
-            else:
-                label = mmf_label(p)
+            label = model_label(model, p)
             if n_seeds > 1:
                 label += f" (seed {seed})"
             df = pd.DataFrame(rows)
@@ -106,14 +155,16 @@ def results_table(runs: list[dict], results: dict[str, dict]) -> pd.DataFrame:
         if not res or not res.get("agg"):
             continue
         p = run["params"]
-        for key, model in (("baseline", "MF"), ("mmf", "MMF")):
-            a = res["agg"][key]
-            if model == "MF":
-                if mf_key(p) in seen_mf:
+        for key, model in MODEL_TAGS.items():
+            a = res["agg"].get(key)
+            if a is None:
+                continue
+            if model != "MMF":
+                if (model, mf_key(p)) in seen_mf:
                     continue
-                seen_mf.add(mf_key(p))
+                seen_mf.add((model, mf_key(p)))
             rows.append({
-                "model": f"MF R={p['R']}" if model == "MF" else mmf_label(p),
+                "model": model_label(model, p),
                 "test RMSE": a["test_rmse_mean"], "RMSE std": a["test_rmse_std"],
                 "test MAE": a["test_mae_mean"], "parameters": a["params"],
                 "best epoch": a["best_epoch_mean"], "time (s)": a["time_sec_mean"],

@@ -220,9 +220,8 @@ with ui.guard():
     split = make_split(ratings, method, int(seed), cold_start=cold, **opts)
     st.dataframe(dataview.split_report(split.report), hide_index=True, width="content")
     state.set_value("split", f"{method}:{seed}:" + ",".join(f"{k}={v}" for k, v in opts.items()))
-    if method != "per_user":
-        st.caption("Note: training on the Train page uses the per-user split of the reference protocol "
-                   "(its test and validation shares are set there).")
+    st.caption("The Train page starts from this split method (per user, random, temporal or leave last; its "
+               "test and validation shares are set there, and each training seed draws its own split).")
 
     with st.expander("As implicit feedback (for ranking models)"):
         from mmf_core.data.implicit import interactions_from_ratings, summarize_interactions

@@ -1,4 +1,5 @@
-"""Train: MF against MMF settings on a data set, live curves, stop, final table."""
+"""Train: MF against MMF settings (and optionally NMF, mixture of tastes) on a data set,
+live curves, stop, final table."""
 
 import json
 
@@ -31,7 +32,8 @@ def explicit_page():
         meta = datasets.get(pick)
 
         with st.form("train_form"):
-            st.markdown("**Models**: MF (baseline) and one MMF per combination of the settings below.")
+            st.markdown("**Models**: MF (baseline) and one MMF per combination of the settings below; "
+                        "optionally NMF and a mixture of tastes, trained like MF.")
             c = st.columns(4)
             R = c[0].number_input("Rank R", 2, 2048, 16, help="MF rank; MMF's base rank in completion is R as well")
             K_text = c[1].text_input("MMF mixture sizes K", "2, 4", help="comma-separated, each below R")
@@ -44,8 +46,21 @@ def explicit_page():
             batch = c[2].number_input("Batch size", 16, 65536, 1024, step=256)
             seeds_text = c[3].text_input("Seeds", "0")
             c = st.columns(4)
-            test_ratio = c[0].number_input("Test share (per user)", 0.01, 0.5, 0.1, step=0.05)
-            val_ratio = c[1].number_input("Validation share (per user)", 0.0, 0.5, 0.05, step=0.01, format="%.3f",
+            extra = c[0].multiselect("Also train", list(training.EXTRA_MODELS), default=[],
+                                     format_func=training.EXTRA_MODELS.get,
+                                     help="NMF: non-negative factors at rank R, no biases (ratings must be "
+                                          "positive). Mixture of tastes: C taste vectors per user, its rank "
+                                          "chosen to stay within MF's parameter count. Both use MF's learning rate.")
+            n_tastes = c[1].number_input("Tastes per user C", 1, 32, 4, help="for the mixture of tastes")
+            splits = list(training.SPLIT_LABELS)
+            split = c[2].selectbox("Split", splits, format_func=training.SPLIT_LABELS.get,
+                                   index=splits.index(training.split_from_state(state.get_value("split"))),
+                                   help="defaults to the method chosen on the Data page; temporal and leave last "
+                                        "need timestamps; .mat data sets keep their own train/test split")
+            c = st.columns(4)
+            test_ratio = c[0].number_input("Test share", 0.01, 0.5, 0.1, step=0.05,
+                                           help="per user, random or temporal splits (leave last: one per user)")
+            val_ratio = c[1].number_input("Validation share", 0.0, 0.5, 0.05, step=0.01, format="%.3f",
                                           help="the reference uses 0.001, i.e. one validation rating per user")
             use_bias = c[2].checkbox("User and item biases", True)
             matched = c[3].checkbox("Budget-matched", True,
@@ -61,6 +76,12 @@ def explicit_page():
             for sh in shifts or ["zero"]:
                 pc = training.param_counts(meta["n_users"], meta["n_items"], int(R), K, sh, use_bias)
                 counts.append(f"MMF K={K} ({training.SHIFT_LABELS[sh]}): {pc['MMF']:,}")
+        if meta.get("n_users") and meta.get("n_items"):
+            ec = training.extra_param_counts(meta["n_users"], meta["n_items"], int(R), int(n_tastes), use_bias)
+            if "nmf" in extra:
+                counts.append(f"NMF R={int(R)}: {ec['NMF']:,}")
+            if "tastes" in extra:
+                counts.append(f"mixture of tastes C={int(n_tastes)} (rank {ec['tastes_rank']}): {ec['Tastes']:,}")
         if counts:
             pc = training.param_counts(meta["n_users"], meta["n_items"], int(R), 1, "zero", use_bias)
             st.caption(f"Trained parameters: MF R={int(R)}: {pc['MF']:,} · " + " · ".join(counts))
@@ -71,7 +92,8 @@ def explicit_page():
             specs = training.completion_specs(meta["source"], R=int(R), K_list=K_list, masks=masks, shift_modes=shifts,
                                               epochs=int(epochs), seeds=seeds, batch_size=int(batch),
                                               patience=int(patience), use_bias=use_bias, test_ratio=float(test_ratio),
-                                              val_ratio=float(val_ratio), budget_matched=matched)
+                                              val_ratio=float(val_ratio), budget_matched=matched,
+                                              extra_models=extra, n_tastes=int(n_tastes), split=split)
             run_ids = [runstore.submit(s["kind"], s["params"]) for s in specs]
             state.set_list("train_runs", run_ids)
             st.toast(f"Submitted {len(run_ids)} run(s).")
@@ -194,7 +216,7 @@ def implicit_page():
 
 if mode == "ratings":
     st.caption("Matrix completion: predict held-out ratings. Each MMF setting is one run in the store, trained in a "
-               "background worker next to an MF baseline of the same rank, seeds and split. You can leave this page "
+               "background worker next to an MF baseline of the same rank, seeds and split (the one chosen below). You can leave this page "
                "while they train; nothing is lost on a refresh.")
     explicit_page()
 else:

@@ -1,0 +1,95 @@
+"""Train page: NMF and mixture of tastes beside MF and MMF, and the split method."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard import training
+from mmf_core.errors import MMFError
+from tests.dashboard_helpers import (assert_clean, button, by_label, cancel_active, errors, movielens_bytes,
+                                     open_page, store)
+
+
+@pytest.fixture(autouse=True)
+def _stop_workers():
+    yield
+    cancel_active()
+
+
+def _data_page():
+    at = open_page("data")
+    at.file_uploader[0].upload("u.data", movielens_bytes(per_user=12), "text/plain")
+    at.run()
+    at.button(key="up_load").click().run()
+    assert_clean(at)
+    return at
+
+
+def test_specs_carry_extras_once_and_the_split():
+    kw = dict(R=8, K_list=[2, 4], masks=["gaussian"], shift_modes=["zero"], epochs=3, seeds=[0], batch_size=64,
+              patience=2, use_bias=True, test_ratio=0.1, val_ratio=0.05)
+    plain = training.completion_specs("/d.csv", **kw)
+    assert all(not {"extra_models", "split", "n_tastes"} & set(s["params"]) for s in plain)
+    specs = training.completion_specs("/d.csv", **kw, extra_models=["nmf", "tastes"], n_tastes=3, split="temporal")
+    assert specs[0]["params"]["extra_models"] == ["nmf", "tastes"] and specs[0]["params"]["n_tastes"] == 3
+    assert "extra_models" not in specs[1]["params"]  # trained once, not per MMF setting
+    assert {s["params"]["split"] for s in specs} == {"temporal"}
+    with pytest.raises(MMFError, match="unknown split"):
+        training.completion_specs("/d.csv", **kw, split="sideways")
+    with pytest.raises(MMFError, match="unknown model"):
+        training.completion_specs("/d.csv", **kw, extra_models=["svd"])
+    assert training.split_from_state("random:0:test_ratio=0.1") == "random"
+    assert training.split_from_state("fixed:0:fold=u1") == "per_user" and training.split_from_state(None) == "per_user"
+
+
+def test_curves_and_table_show_the_extra_models_once():
+    p = {"dataset": "/d.csv", "R": 8, "K": 2, "mask_mode_A": "gaussian", "shift_mode": "zero", "seeds": [0],
+         "extra_models": ["nmf", "tastes"], "n_tastes": 3}
+    ev = lambda model: {"epoch": 1, "train_loss": 1.0, "val_rmse": 1.0, "model": model, "seed": 0}
+    curves = training.live_curves([{"id": "a", "params": p}],
+                                  {"a": [ev("MF"), ev("MMF"), ev("NMF"), ev("Tastes")]})
+    assert list(curves) == ["MF R=8", "MMF K=2 gaussian, no shifts", "NMF R=8", "mixture of tastes C=3"]
+    agg = lambda r: {"test_rmse_mean": r, "test_rmse_std": 0.0, "test_mae_mean": r, "params": 10,
+                     "best_epoch_mean": 1.0, "time_sec_mean": 0.1}
+    res = {"a": {"agg": {"seeds": [0], "baseline": agg(1.0), "mmf": agg(0.9), "nmf": agg(1.2), "tastes": agg(0.95)}}}
+    t = training.results_table([{"id": "a", "params": p}], res)
+    assert list(t["model"]) == ["MMF K=2 gaussian, no shifts", "mixture of tastes C=3", "MF R=8", "NMF R=8"]
+    c = training.extra_param_counts(100, 50, 8, 2, True)
+    assert c["NMF"] == 150 * 8 and c["Tastes"] <= 150 * 8 + 150 and c["tastes_rank"] >= 1
+
+
+def test_train_page_offers_the_models_counts_and_the_data_pages_split():
+    at = _data_page()
+    by_label(at.selectbox, "Method").set_value("random").run()
+    at.switch_page("../pages/train.py").run()
+    assert_clean(at)
+    assert by_label(at.selectbox, "Split").value == "random"  # taken from the Data page
+    by_label(at.multiselect, "Also train").set_value(["nmf", "tastes"])
+    button(at, "Train").click().run()  # submits: the counts follow the form values
+    cap = " ".join(c.value for c in at.caption)
+    assert "NMF R=16:" in cap and "mixture of tastes C=4 (rank" in cap
+    runs = store().list_runs()
+    assert len(runs) == 2 and sum("extra_models" in r.params for r in runs) == 1
+    assert {r.params.get("split") for r in runs} == {"random"}
+
+
+def test_train_page_trains_the_extra_models_into_the_table():
+    at = _data_page()
+    at.switch_page("../pages/train.py").run()
+    by_label(at.number_input, "Rank R").set_value(6)
+    by_label(at.text_input, "MMF mixture sizes K").set_value("2")
+    by_label(at.number_input, "Epochs (at most)").set_value(2)
+    by_label(at.multiselect, "Also train").set_value(["nmf", "tastes"])
+    by_label(at.selectbox, "Split").set_value("leave_last")
+    button(at, "Train").click().run()
+    assert_clean(at) and errors(at) == []
+    s = store()
+    infos = [s.wait(i.id, timeout=300) for i in s.list_runs()]
+    assert [i.status for i in infos] == ["done"], [(i.status, i.message) for i in infos]
+    at.run()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert set(table["model"]) == {"MF R=6", "MMF K=2 gaussian, no shifts", "NMF R=6", "mixture of tastes C=4"}
+    assert table["test RMSE"].between(0, 5).all() and (table["parameters"] > 0).all()
+    mf = table.set_index("model")["parameters"]
+    assert mf["mixture of tastes C=4"] <= mf["MF R=6"]
