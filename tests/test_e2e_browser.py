@@ -65,7 +65,7 @@ def test_whole_mission_in_chromium(tmp_path):
             page.get_by_role("tab", name="Upload a file").click()
             page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(data_file))
             page.get_by_text("Preview: proposed").wait_for()
-            page.get_by_role("button", name="Load and save").click()
+            page.get_by_role("button", name="Load and save", exact=True).click()
             page.get_by_text("It is now the current data set").wait_for()
             page.get_by_text("Current data set", exact=True).wait_for()
             wait_idle(page)
@@ -80,14 +80,14 @@ def test_whole_mission_in_chromium(tmp_path):
             _fill(page, "Rank R", 8)
             _fill(page, "MMF mixture sizes K", "2")
             _fill(page, "Epochs (at most)", 4)
-            page.get_by_role("button", name="Train").click()
+            page.get_by_role("button", name="Train", exact=True).click()
             page.locator('[data-testid="stProgress"]').first.wait_for()
             page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=LONG)  # the live curves
             page.get_by_text("Results on the test ratings").wait_for(timeout=LONG)
             wait_idle(page)
             table = page.locator('[data-testid="stDataFrame"]').first
             table.wait_for()
-            page.get_by_role("button", name="Download CSV").wait_for()
+            page.get_by_role("button", name="Download CSV", exact=True).wait_for()
             _no_error(page)
             screenshot(page, "03_train", shots)
 
@@ -98,7 +98,7 @@ def test_whole_mission_in_chromium(tmp_path):
             _fill(page, "MMF epochs", 30)
             _fill(page, "S_10 size (rows = columns)", 24)
             _fill(page, "H_6 size (rows = columns)", 24)
-            page.get_by_role("button", name="Compute spectra").click()
+            page.get_by_role("button", name="Compute spectra", exact=True).click()
             page.get_by_text("S_10: dense random Gaussian").wait_for(timeout=LONG)
             page.get_by_text("H_6: block-diagonal").wait_for(timeout=LONG)
             wait_idle(page)
@@ -113,7 +113,7 @@ def test_whole_mission_in_chromium(tmp_path):
             _fill(page, "MMF components K", 2)
             _fill(page, "Epochs", 40)
             _fill(page, "Seed pairs", "1-2")
-            page.get_by_role("button", name="Compare").click()
+            page.get_by_role("button", name="Compare", exact=True).click()
             page.get_by_text(re.compile(r"Over 1 seed pair")).wait_for(timeout=LONG)  # the plain-language reading
             page.get_by_text(re.compile(r"raw score .* matched score")).first.wait_for()
             wait_idle(page)
