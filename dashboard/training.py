@@ -15,10 +15,8 @@ SHIFT_LABELS = {"zero": "no shifts", "random": "random fixed shifts", "learned":
 EXTRA_MODELS = {"nmf": "NMF", "tastes": "mixture of tastes"}
 # result key of ``complete`` -> the ``model`` tag of its events
 MODEL_TAGS = {"baseline": "MF", "mmf": "MMF", "nmf": "NMF", "tastes": "Tastes"}
-SPLIT_LABELS = {"per_user": "per user (the reference: shares of each user's ratings)",
-                "random": "random (shares of all ratings)",
-                "temporal": "temporal (oldest train, newest test)",
-                "leave_last": "leave last (each user's newest rating to test)"}
+SPLIT_LABELS = {"per_user": "per user (reference)", "random": "random", "temporal": "temporal",
+                "leave_last": "leave last"}
 
 
 def split_from_state(value) -> str:

@@ -46,7 +46,7 @@ def explicit_page():
             batch = c[2].number_input("Batch size", 16, 65536, 1024, step=256)
             seeds_text = c[3].text_input("Seeds", "0")
             c = st.columns(4)
-            extra = c[0].multiselect("Also train", list(training.EXTRA_MODELS), default=[],
+            extra = c[0].multiselect("Extra models", list(training.EXTRA_MODELS), default=[],
                                      format_func=training.EXTRA_MODELS.get,
                                      help="NMF: non-negative factors at rank R, no biases (ratings must be "
                                           "positive). Mixture of tastes: C taste vectors per user, its rank "
@@ -55,8 +55,10 @@ def explicit_page():
             splits = list(training.SPLIT_LABELS)
             split = c[2].selectbox("Split", splits, format_func=training.SPLIT_LABELS.get,
                                    index=splits.index(training.split_from_state(state.get_value("split"))),
-                                   help="defaults to the method chosen on the Data page; temporal and leave last "
-                                        "need timestamps; .mat data sets keep their own train/test split")
+                                   help="defaults to the method chosen on the Data page. per user: the shares below of "
+                                        "each user's ratings; random: of all ratings; temporal: oldest to train, "
+                                        "newest to test; leave last: each user's newest rating to test. Temporal "
+                                        "and leave last need timestamps; .mat data sets keep their own split")
             c = st.columns(4)
             test_ratio = c[0].number_input("Test share", 0.01, 0.5, 0.1, step=0.05,
                                            help="per user, random or temporal splits (leave last: one per user)")

@@ -64,7 +64,7 @@ def test_train_page_offers_the_models_counts_and_the_data_pages_split():
     at.switch_page("../pages/train.py").run()
     assert_clean(at)
     assert by_label(at.selectbox, "Split").value == "random"  # taken from the Data page
-    by_label(at.multiselect, "Also train").set_value(["nmf", "tastes"])
+    by_label(at.multiselect, "Extra models").set_value(["nmf", "tastes"])
     button(at, "Train").click().run()  # submits: the counts follow the form values
     cap = " ".join(c.value for c in at.caption)
     assert "NMF R=16:" in cap and "mixture of tastes C=4 (rank" in cap
@@ -79,7 +79,7 @@ def test_train_page_trains_the_extra_models_into_the_table():
     by_label(at.number_input, "Rank R").set_value(6)
     by_label(at.text_input, "MMF mixture sizes K").set_value("2")
     by_label(at.number_input, "Epochs (at most)").set_value(2)
-    by_label(at.multiselect, "Also train").set_value(["nmf", "tastes"])
+    by_label(at.multiselect, "Extra models").set_value(["nmf", "tastes"])
     by_label(at.selectbox, "Split").set_value("leave_last")
     button(at, "Train").click().run()
     assert_clean(at) and errors(at) == []
