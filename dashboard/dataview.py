@@ -20,6 +20,19 @@ def set_current(meta: dict) -> None:
     state.set_value("data", meta["id"])
 
 
+def pick_saved(saved: list[dict]) -> dict:
+    """A "Data set" select box over the saved data sets, starting at (and updating) the
+    current one; returns the picked data set's metadata."""
+    cur = current()
+    ids = [m["id"] for m in saved]
+    pick = st.selectbox("Data set", ids, index=ids.index(cur["id"]) if cur and cur["id"] in ids else 0,
+                        format_func=lambda i: label_of(next(m for m in saved if m["id"] == i)))
+    meta = datasets.get(pick)
+    if not cur or pick != cur["id"]:
+        set_current(meta)
+    return meta
+
+
 def label_of(meta: dict) -> str:
     """A plain-text label (select boxes and captions render it as text, never as HTML)."""
     return f"{meta['label']} · {ui.fmt_int(meta.get('n_users'))} users × {ui.fmt_int(meta.get('n_items'))} items"

@@ -23,13 +23,7 @@ def explicit_page():
             st.info("No data set yet. Open **Data** to create, download or upload one.")
             st.page_link(nav.page("data"), label="Go to Data", icon=":material/table_view:")
             return
-        cur = dataview.current()
-        ids = [m["id"] for m in saved]
-        pick = st.selectbox("Data set", ids, index=ids.index(cur["id"]) if cur and cur["id"] in ids else 0,
-                            format_func=lambda i: dataview.label_of(next(m for m in saved if m["id"] == i)))
-        if not cur or pick != cur["id"]:
-            dataview.set_current(datasets.get(pick))
-        meta = datasets.get(pick)
+        meta = dataview.pick_saved(saved)
 
         with st.form("train_form"):
             st.markdown("**Models**: MF (baseline) and one MMF per combination of the settings below; "
