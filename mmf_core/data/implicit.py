@@ -14,18 +14,18 @@ play, a purchase, a rating above a threshold), never how much. Three ways to get
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from mmf_core.data.ratings import IndexedPairs
 from mmf_core.errors import MMFError
 
 
 @dataclass
-class Interactions:
+class Interactions(IndexedPairs):
     """Binary interactions with contiguous indices.
 
     Attributes
@@ -50,30 +50,12 @@ class Interactions:
     planted: dict | None = field(default=None, repr=False)
 
     @property
-    def n_users(self) -> int:
-        return int(len(self.user_ids))
-
-    @property
-    def n_items(self) -> int:
-        return int(len(self.item_ids))
-
-    @property
     def n_interactions(self) -> int:
         return int(len(self.users))
 
-    @property
-    def density(self) -> float:
-        denom = self.n_users * self.n_items
-        return float(self.n_interactions / denom) if denom else 0.0
-
     def fingerprint(self) -> str:
         """A content hash (sha1 hex, 16 chars) of the pairs and the id maps."""
-        h = hashlib.sha1()
-        for arr in (self.users, self.items):
-            h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
-        for arr in (self.user_ids, self.item_ids):
-            h.update("\x1f".join(map(str, arr.tolist())).encode())
-        return h.hexdigest()[:16]
+        return self._hash((np.asarray(self.users, dtype=np.int64), np.asarray(self.items, dtype=np.int64)))
 
     def to_csr(self, idx: np.ndarray | None = None) -> sp.csr_matrix:
         """The (n_users, n_items) 0/1 matrix of the rows at ``idx`` (all rows when None)."""

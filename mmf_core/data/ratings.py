@@ -8,8 +8,36 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+class IndexedPairs:
+    """What every (user, item) data kind shares: contiguous ``users`` / ``items`` index
+    arrays, the original-id maps ``user_ids`` / ``item_ids``, and a content hash."""
+
+    @property
+    def n_users(self) -> int:
+        return int(len(self.user_ids))
+
+    @property
+    def n_items(self) -> int:
+        return int(len(self.item_ids))
+
+    @property
+    def density(self) -> float:
+        """Observed share of the user x item grid."""
+        denom = self.n_users * self.n_items
+        return float(len(self.users) / denom) if denom else 0.0
+
+    def _hash(self, arrays) -> str:
+        """sha1 (16 hex chars) of ``arrays`` and the id maps."""
+        h = hashlib.sha1()
+        for arr in arrays:
+            h.update(np.ascontiguousarray(arr).tobytes())
+        for arr in (self.user_ids, self.item_ids):
+            h.update("\x1f".join(map(str, arr.tolist())).encode())
+        return h.hexdigest()[:16]
+
+
 @dataclass
-class Ratings:
+class Ratings(IndexedPairs):
     """Explicit ratings with contiguous indices.
 
     Attributes
@@ -39,30 +67,12 @@ class Ratings:
     fixed_split: dict | None = field(default=None, repr=False)
 
     @property
-    def n_users(self) -> int:
-        return int(len(self.user_ids))
-
-    @property
-    def n_items(self) -> int:
-        return int(len(self.item_ids))
-
-    @property
     def n_ratings(self) -> int:
         return int(len(self.ratings))
 
-    @property
-    def density(self) -> float:
-        denom = self.n_users * self.n_items
-        return float(self.n_ratings / denom) if denom else 0.0
-
     def fingerprint(self) -> str:
         """A content hash (sha1 hex, 16 chars) of indices, ratings and id maps."""
-        h = hashlib.sha1()
-        for arr in (self.users, self.items, self.ratings):
-            h.update(np.ascontiguousarray(arr).tobytes())
-        for arr in (self.user_ids, self.item_ids):
-            h.update("\x1f".join(map(str, arr.tolist())).encode())
-        return h.hexdigest()[:16]
+        return self._hash((self.users, self.items, self.ratings))
 
     def subset(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The (users, items, ratings) rows at ``idx``."""
