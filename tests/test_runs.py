@@ -470,7 +470,8 @@ def test_list_survives_corrupt_metadata(store):
     (store.root / h.id / "status.json").write_text("{not json")
     other = store.root / "toy-deadbeef0000"
     other.mkdir()
-    (other / "spec.json").write_bytes(b"\x00\x01")
+    (other / ".mmf-run").write_text('{"run": "toy-deadbeef0000"}')  # a run the store made ...
+    (other / "spec.json").write_bytes(b"\x00\x01")  # ... whose spec.json was damaged since
     runs = {r.id: r for r in store.list_runs()}
     assert runs[h.id].status == FAILED and "status.json is unreadable" in runs[h.id].message
     assert runs["toy-deadbeef0000"].status == FAILED

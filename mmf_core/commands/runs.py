@@ -20,7 +20,12 @@ def _print_json(obj) -> None:
 
 
 def _when(t) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"
+    if not t:
+        return "-"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "?"
 
 
 def _human_bytes(n: int) -> str:
@@ -59,20 +64,34 @@ def _show_dict(store: RunStore, run_id: str) -> dict:
     return out
 
 
+def _foreign_note(store: RunStore) -> str | None:
+    """One line saying that the store's folder holds things that are not runs, or None."""
+    n = len(store.foreign_entries())
+    if not n:
+        return None
+    what = "1 entry in {root} is not a run and was" if n == 1 else f"{n} entries in {{root}} are not runs and were"
+    return "note: " + what.format(root=store.root) + " left alone"
+
+
 def cmd_list(args) -> int:
     store = _store(args)
     runs = store.list_runs(kind=args.kind, status=args.status, count_events=True)
+    note = _foreign_note(store)
     if args.json:
         _print_json([r.to_dict() for r in runs])
+        if note:
+            print(note, file=sys.stderr)
         return 0
     if not runs:
         print(f"no runs in {store.root}")
-        return 0
-    print(f"{'ID':<24} {'STATUS':<11} {'EVENTS':>6} {'CREATED':<16} {'SECONDS':>8}  MESSAGE")
+    else:
+        print(f"{'ID':<24} {'STATUS':<11} {'EVENTS':>6} {'CREATED':<16} {'SECONDS':>8}  MESSAGE")
     for r in runs:
         secs = f"{r.seconds:.1f}" if r.seconds is not None else "-"
         msg = (r.message or "")[:60]
         print(f"{r.id:<24} {r.status:<11} {r.n_events or 0:>6} {_when(r.created_at):<16} {secs:>8}  {msg}")
+    if note:
+        print(note)
     return 0
 
 
@@ -139,8 +158,8 @@ def cmd_resume(args) -> int:
 
 def cmd_rm(args) -> int:
     store = _store(args)
-    for run_id in args.ids:
-        full = store.get(run_id).id
+    fulls = [store.get(run_id).id for run_id in args.ids]  # every id checked before any is deleted
+    for full in dict.fromkeys(fulls):
         store.delete(full, force=args.force)
         print(f"deleted {full}")
     return 0

@@ -14,6 +14,14 @@ A run is a spec ``{"kind", "params"}`` (params canonical, from the experiment's
 ``checkpoint/``    where a resumable experiment keeps its checkpoints
 ``worker.lock``    flock-held by the live worker of the run (the liveness signal)
 ``cancel``         present once someone asked the run to stop
+``.mmf-run``       the store's marker: written when the store creates the folder
+
+Only folders the store made are runs: a name ``<kind>-<12 hex digits>`` (``kind`` a
+registered experiment kind) holding the marker, or, for runs made before the marker
+existed, a ``spec.json`` whose kind and key match the name. Anything else in the store's
+folder is left alone: never listed, written, resumed or deleted. Every method taking a run
+id accepts such an id, or a unique prefix of one matched against the store's runs, and
+refuses anything else (paths, ``..``, empty strings) with an MMFError.
 
 Status moves ``queued -> running -> done | failed | cancelled | interrupted``; a run whose
 status says queued/running while nobody holds its ``worker.lock`` lost its worker (killed,
@@ -31,10 +39,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -45,7 +56,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from mmf_core.errors import MMFError
-from mmf_core.experiments import ExperimentResult
+from mmf_core.experiments import KINDS as _BUILTIN_KINDS, ExperimentResult
 from mmf_core.runs import files, kinds
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
@@ -57,7 +68,78 @@ PRUNABLE = (FAILED, CANCELLED, INTERRUPTED)
 
 KEY_LENGTH = 12
 OUTPUT_FILES = ("arrays.npz", "result.json")
+MARKER = ".mmf-run"
+DEVICE_GROUPS = ("cpu", "cuda", "mps")
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# A run id: ``<kind>-<12 hex digits>``; what a user may type: that or a prefix of it.
+_ID_RE = re.compile(r"(?P<kind>[A-Za-z0-9_][A-Za-z0-9_-]{0,63})-(?P<key>[0-9a-f]{12})")
+_PREFIX_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,80}")
+# What the store itself keeps next to the runs (not runs, not foreign either).
+_OWN_NAMES = (".locks", ".slots", ".queue", ".fingerprints.json")
+_LEFTOVER_RE = re.compile(r"\.(?:new|trash)-[A-Za-z0-9_][A-Za-z0-9_-]*-[0-9a-f]{12}-\d+-\d+")
+_OWN_TEMP_RE = re.compile(r"\.probe-\d+|\.\.(?:probe-\d+|fingerprints\.json)\.tmp-\d+-\d+")
+
+
+def _registered_kinds() -> set[str]:
+    return set(_BUILTIN_KINDS) | set(kinds.plugin_kinds())
+
+
+def is_run_id(text) -> bool:
+    """True for a well-formed run id ``<kind>-<12 hex>`` of a registered kind."""
+    m = _ID_RE.fullmatch(text) if isinstance(text, str) else None
+    return m is not None and m.group("kind") in _registered_kinds()
+
+
+def _not_a_run_id(text) -> str:
+    shown = repr(text) if not isinstance(text, str) or len(text) <= 60 else repr(text[:57] + "...")
+    return (f"{shown} is not a run id: a run id is <kind>-<12 hex digits> (e.g. complete-0123456789ab) "
+            "or a unique prefix of one; see `python -m mmf_core runs list`")
+
+
+# --------------------------------------------------------------------------- status.json
+_TIME_FIELDS = ("created_at", "queued_at", "started_at", "finished_at")
+
+
+def _status_problem(status: dict) -> tuple[str, str] | None:
+    """``(field, why)`` for the first field of ``status`` that cannot be what it claims."""
+    def shown(v):
+        text = repr(v)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    for name in _TIME_FIELDS:
+        v = status.get(name)
+        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                  and math.isfinite(v) and 0 <= v < 1e11):
+            return name, f"{name} is {shown(v)}, not a time in seconds"
+    v = status.get("pid")
+    if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**31):
+        return "pid", f"pid is {shown(v)}, not a process id"
+    v = status.get("attempt")
+    if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and 1 <= v < 10**9):
+        return "attempt", f"attempt is {shown(v)}, not a whole number >= 1"
+    v = status.get("device")
+    if v is not None and v not in DEVICE_GROUPS:
+        return "device", f"device is {shown(v)}, not one of {', '.join(DEVICE_GROUPS)}"
+    for name in ("host", "message"):
+        v = status.get(name)
+        if v is not None and not isinstance(v, str):
+            return name, f"{name} is {shown(v)}, not text"
+    v = status.get("files")
+    if v is not None and not (isinstance(v, dict) and all(isinstance(d, dict) for d in v.values())):
+        return "files", "files is not a table of output digests"
+    return None
+
+
+def _clean_status(status: dict) -> tuple[dict, str | None]:
+    """``status`` with every unusable field dropped (set to None), and why the first one was
+    unusable (None when all are fine)."""
+    status = dict(status)
+    first = None
+    while (bad := _status_problem(status)) is not None:
+        first = first or bad[1]
+        status[bad[0]] = None
+    return status, first
 
 
 # --------------------------------------------------------------------------- the root
@@ -131,8 +213,8 @@ def device_group(params: dict) -> str:
         from mmf_core.device import pick_device
 
         return pick_device(None).type
-    name = str(name)
-    return name.split(":")[0] if name.startswith(("cuda", "mps", "cpu")) else "cpu"
+    head = str(name).split(":")[0]
+    return head if head in DEVICE_GROUPS else "cpu"
 
 
 # --------------------------------------------------------------------------- values
@@ -258,8 +340,9 @@ class RunStore:
 
     # ----------------------------------------------------------------- paths
     def run_dir(self, run_id: str) -> Path:
-        if not isinstance(run_id, str) or not run_id or "/" in run_id or run_id.startswith("."):
-            raise MMFError(f"{run_id!r} is not a run id; see `python -m mmf_core runs list`")
+        """The folder of run ``run_id`` (a full id; MMFError for anything else)."""
+        if not is_run_id(run_id):
+            raise MMFError(_not_a_run_id(run_id))
         return self.root / run_id
 
     def _lock_path(self, run_id: str) -> Path:
@@ -280,24 +363,85 @@ class RunStore:
 
     # ----------------------------------------------------------------- reading
     def _resolve_id(self, run_id: str) -> str:
-        """Accept a unique prefix of a run id (like git does)."""
-        if (self.root / run_id / "spec.json").exists() or (self.root / run_id).is_dir():
+        """The id of one of the store's runs: ``run_id`` itself or the one run it is a
+        unique prefix of (like git does). Anything that is not an id or a prefix of one
+        (a path, ``..``, an empty string) is refused before the disk is touched."""
+        if not isinstance(run_id, str) or not _PREFIX_RE.fullmatch(run_id):
+            raise MMFError(_not_a_run_id(run_id))
+        if self._is_run(run_id):
             return run_id
-        matches = [p.name for p in self._run_dirs() if p.name.startswith(run_id)] if run_id else []
+        matches = [name for name in self._run_names() if name.startswith(run_id)]
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
             raise MMFError(f"run id prefix {run_id!r} matches {len(matches)} runs; give more characters")
         raise MMFError(f"no run {run_id!r} in store {self.root}; see `python -m mmf_core runs list`")
 
-    def _run_dirs(self) -> list[Path]:
+    def _is_run(self, name: str) -> bool:
+        """Whether ``<root>/<name>`` is a run this store made: a real folder (not a link)
+        named like a run id, holding the store's marker, or (a run made before the marker
+        existed) a spec.json whose kind and key match the name."""
+        m = _ID_RE.fullmatch(name) if isinstance(name, str) else None
+        if m is None or m.group("kind") not in _registered_kinds():
+            return False
+        path = self.root / name
         try:
-            return sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return False
+        except OSError:
+            return False
+        try:
+            if stat.S_ISREG(os.lstat(path / MARKER).st_mode):
+                mark = files.read_json(path / MARKER)
+                if isinstance(mark, dict) and mark.get("run") == name:
+                    return True
+        except (OSError, ValueError):
+            pass
+        try:
+            if not stat.S_ISREG(os.lstat(path / "spec.json").st_mode):
+                return False
+            spec = files.read_json(path / "spec.json")
+        except (OSError, ValueError):
+            return False
+        key = spec.get("key") if isinstance(spec, dict) else None
+        return spec.get("kind") == m.group("kind") and isinstance(key, str) and key[:KEY_LENGTH] == m.group("key")
+
+    def _scan(self) -> tuple[list[str], list[str]]:
+        """``(run names, foreign names)`` of the store folder: the store's own runs, and
+        the entries it did not make (left alone). Its own bookkeeping is in neither."""
+        try:
+            names = sorted(os.listdir(self.root))
+        except OSError:
+            return [], []
+        runs, foreign = [], []
+        for name in names:
+            if self._is_run(name):
+                runs.append(name)
+            elif not (name in _OWN_NAMES or _LEFTOVER_RE.fullmatch(name) or _OWN_TEMP_RE.fullmatch(name)):
+                foreign.append(name)
+        return runs, foreign
+
+    def _run_names(self) -> list[str]:
+        return self._scan()[0]
+
+    def foreign_entries(self) -> list[str]:
+        """Names in the store folder that are not runs of this store (left alone)."""
+        return self._scan()[1]
+
+    def _write_marker(self, run_dir: Path, run_id: str) -> None:
+        files.atomic_write_json(run_dir / MARKER, {"run": run_id, "by": "mmf_core run store"})
 
     def _write_status(self, run_dir: Path, status: dict) -> None:
         files.atomic_write_json(run_dir / "status.json", status)
+
+    @staticmethod
+    def _read_status(run_dir: Path) -> dict:
+        """status.json as a dict; {} when it is missing or unreadable."""
+        try:
+            status = files.read_json(run_dir / "status.json")
+        except (OSError, ValueError):
+            return {}
+        return status if isinstance(status, dict) else {}
 
     def _mark(self, run_dir: Path, status: dict, new: str, message: str | None) -> dict:
         """Set ``status`` to ``new`` (with ``message``), on disk when the store allows it."""
@@ -364,6 +508,14 @@ class RunStore:
                 problem = None
             else:
                 status = self._mark(run_dir, status, FAILED, self._damaged_message(run_id, problem))
+        status, bad_field = _clean_status(status)
+        if bad_field and not problem:
+            if status.get("status") in ACTIVE and self._alive(run_dir):
+                pass  # its live worker rewrites status.json; report what can be read
+            else:
+                problem = f"status.json is damaged: {bad_field}"
+                if status.get("status") == FAILED:  # record the reason, not a stale message
+                    status = self._mark(run_dir, status, FAILED, self._damaged_message(run_id, problem))
         if problem and status.get("status") != FAILED:
             status = self._mark(run_dir, status, FAILED, self._damaged_message(run_id, problem))
         state = status.get("status")
@@ -426,10 +578,7 @@ class RunStore:
             return status  # a live worker holds it
         try:
             # Re-read under the lock: the worker may have finished between our two reads.
-            try:
-                status = files.read_json(run_dir / "status.json")
-            except (OSError, ValueError):
-                pass
+            status = _clean_status(self._read_status(run_dir) or status)[0]
             if status.get("status") in ACTIVE:
                 host = status.get("host")
                 where = f" on {host}" if host and host != socket.gethostname() else ""
@@ -447,7 +596,8 @@ class RunStore:
         return self._look(self._resolve_id(run_id))
 
     def exists(self, run_id: str) -> bool:
-        return (self.root / run_id / "spec.json").exists() if run_id and "/" not in run_id else False
+        """Whether ``run_id`` (a full id) is a run of this store; False for anything else."""
+        return self._is_run(run_id)
 
     def list_runs(self, *, kind: str | None = None, status: str | Iterable[str] | None = None,
                   count_events: bool = False) -> list[RunInfo]:
@@ -455,11 +605,12 @@ class RunStore:
         wanted = {status} if isinstance(status, str) else set(status) if status else None
         _reap_children()
         out = []
-        for path in self._run_dirs():
+        for name in self._run_names():
+            path = self.root / name
             try:
-                info = self._look(path.name, count=count_events)
+                info = self._look(name, count=count_events)
             except Exception as exc:  # noqa: BLE001 - the list must survive any damage
-                info = RunInfo(id=path.name, kind=path.name.rsplit("-", 1)[0], status=FAILED,
+                info = RunInfo(id=name, kind=name.rsplit("-", 1)[0], status=FAILED,
                                message=f"unreadable run folder ({type(exc).__name__}: {exc})", path=path)
             if kind and info.kind != kind:
                 continue
@@ -504,7 +655,7 @@ class RunStore:
         except Exception as exc:  # noqa: BLE001 - damage of any kind
             why = f"{name} is damaged ({type(exc).__name__}: {exc})"
             if info.status == DONE:
-                self._mark(run_dir, files.read_json(run_dir / "status.json"), FAILED,
+                self._mark(run_dir, _clean_status(self._read_status(run_dir))[0], FAILED,
                            self._damaged_message(run_id, why))
             raise MMFError(f"run {run_id}: {self._damaged_message(run_id, why)}") from None
 
@@ -521,7 +672,7 @@ class RunStore:
 
     def size_bytes(self, run_id: str | None = None) -> int:
         """Bytes on disk of one run, or of the whole store."""
-        top = self.root / self._resolve_id(run_id) if run_id else self.root
+        top = self.root if run_id is None else self.root / self._resolve_id(run_id)
         total = 0
         for dirpath, _dirs, names in os.walk(top):
             for name in names:
@@ -577,7 +728,7 @@ class RunStore:
         return self.submit_spec(spec, start=start)
 
     def submit_spec(self, spec: dict, *, start: bool = True) -> RunHandle:
-        run_id = run_id_of(spec)
+        run_id = self._new_run_id(spec)
         self.ensure_writable()
         with files.flocked(self._lock_path(run_id)):
             decision = self._decide(spec, run_id)
@@ -587,9 +738,21 @@ class RunStore:
                 self._spawn(run_id)
         return RunHandle(self, run_id)
 
+    def _new_run_id(self, spec: dict) -> str:
+        """The id of ``spec``, checked to be a plain name inside the store."""
+        run_id = run_id_of(spec)
+        if not is_run_id(run_id):
+            raise MMFError(f"experiment kind {spec.get('kind')!r} cannot name a run folder; a kind name holds "
+                           "only letters, digits, '_' and '-' (rename it in MMF_EXPERIMENT_PLUGINS)")
+        return run_id
+
     def _decide(self, spec: dict, run_id: str, *, fresh_on_failure: bool = True) -> str:
         """Under the run lock: ``cached`` | ``attached`` | ``new`` (folder prepared, queued)."""
         run_dir = self.root / run_id
+        if os.path.lexists(run_dir) and not self._is_run(run_id):
+            raise MMFError(f"{run_dir} is in the way of run {run_id}: the run store did not make it, so it is "
+                           f"left alone; move it out of {self.root} (or pass --store DIR / set MMF_STORE to "
+                           "another folder) and submit again")
         if run_dir.is_dir():
             try:
                 old = files.read_json(run_dir / "spec.json")
@@ -617,6 +780,7 @@ class RunStore:
         tmp = self.root / f".new-{run_id}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
         try:
             tmp.mkdir()
+            self._write_marker(tmp, run_id)
             (tmp / "checkpoint").mkdir()
             # cwd: where relative paths in params resolve (the worker starts there); not in the key
             files.atomic_write_json(tmp / "spec.json", {**spec, "key": spec_key(spec), "cwd": os.getcwd()})
@@ -635,11 +799,10 @@ class RunStore:
     def _requeue(self, run_dir: Path, info: RunInfo, *, fresh: bool) -> None:
         """Prepare a finished (not done) run to execute again: ``fresh`` clears its events,
         outputs and checkpoint; otherwise it resumes from its checkpoint."""
+        status = _clean_status(self._read_status(run_dir))[0]
         try:
-            status = files.read_json(run_dir / "status.json")
-        except (OSError, ValueError):
-            status = {}
-        try:
+            if not (run_dir / MARKER).exists():  # a run made before the marker: mark it now
+                self._write_marker(run_dir, run_dir.name)
             for name in OUTPUT_FILES + ("cancel",):
                 try:
                     (run_dir / name).unlink()
@@ -657,14 +820,15 @@ class RunStore:
                            "message": None, "attempt": attempt, "files": None,
                            "resumed": not fresh,
                            "device": status.get("device") or device_group(info.params)})
-            status.setdefault("created_at", time.time())
+            if status.get("created_at") is None:
+                status["created_at"] = time.time()
             self._write_status(run_dir, status)
         except OSError as exc:
             raise MMFError(f"could not restart run {run_dir.name} ({exc.strerror or exc}); "
                            "free disk space or pass --store DIR / set MMF_STORE elsewhere") from None
 
     def _queue_dir(self, group: str | None) -> Path:
-        return self.root / ".queue" / (group or "cpu")
+        return self.root / ".queue" / (group if group in DEVICE_GROUPS else "cpu")
 
     def _drop_queue_entry(self, group: str | None, run_id: str) -> None:
         qdir = self._queue_dir(group)
@@ -698,7 +862,7 @@ class RunStore:
     def _spawn(self, run_id: str) -> int:
         """Start the detached worker process of a queued run; returns its pid."""
         run_dir = self.root / run_id
-        status = files.read_json(run_dir / "status.json")
+        status = _clean_status(self._read_status(run_dir))[0]
         group = status.get("device") or "cpu"
         try:
             cwd = files.read_json(run_dir / "spec.json").get("cwd")
@@ -731,7 +895,7 @@ class RunStore:
         ``(handle, worker_lock_fd, queue_entry)``; the fd is None when the spec was
         answered from the store or attached to a run in progress."""
         spec = make_spec(kind, params, self.root)
-        run_id = run_id_of(spec)
+        run_id = self._new_run_id(spec)
         self.ensure_writable()
         with files.flocked(self._lock_path(run_id)):
             decision = self._decide(spec, run_id)
@@ -739,7 +903,7 @@ class RunStore:
                 return RunHandle(self, run_id, cached=decision == "cached", attached=decision == "attached"), None, None
             run_dir = self.root / run_id
             fd = self._take_worker_lock(run_dir)
-            group = files.read_json(run_dir / "status.json").get("device") or "cpu"
+            group = _clean_status(self._read_status(run_dir))[0].get("device") or "cpu"
             entry = self._enqueue(run_id, group)
             return RunHandle(self, run_id), fd, entry
 
@@ -786,7 +950,7 @@ class RunStore:
             info = self.wait(run_id, timeout=extra, poll=0.1)
         if info.status == INTERRUPTED:  # killed by us: record it as the cancel it was
             with files.flocked(self._lock_path(run_id)):
-                status = files.read_json(run_dir / "status.json")
+                status = _clean_status(self._read_status(run_dir))[0]
                 self._mark(run_dir, status, CANCELLED, "cancelled (the worker had to be killed)")
             info = self._look(run_id)
         return info
@@ -843,9 +1007,10 @@ class RunStore:
             return
         now = time.time()
         for p in entries:
-            if p.name.startswith((".new-", ".trash-")):
+            if _LEFTOVER_RE.fullmatch(p.name):  # only names this store gives such folders
                 try:
-                    if now - p.stat().st_mtime > min_age:
+                    st = os.lstat(p)
+                    if stat.S_ISDIR(st.st_mode) and now - st.st_mtime > min_age:
                         shutil.rmtree(p, ignore_errors=True)
                 except OSError:
                     pass
@@ -871,6 +1036,6 @@ def disk_full_message(store_root: Path, exc: OSError) -> str:
 
 
 __all__ = [
-    "RunStore", "RunHandle", "RunInfo", "make_spec", "spec_key", "run_id_of", "default_store_root",
+    "RunStore", "RunHandle", "RunInfo", "make_spec", "spec_key", "run_id_of", "is_run_id", "default_store_root",
     "resolve_store_root", "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED", "INTERRUPTED", "STATUSES",
 ]
