@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,22 @@ def _isolated_store(tmp_path, monkeypatch):
     """Every test gets its own run store and data cache: nothing leaks between tests."""
     monkeypatch.setenv("MMF_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("MMF_DATA_CACHE", str(tmp_path / "data_cache"))
+    yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _streamlit_project_config():
+    """AppTests run the app in this process, where Streamlit read `.streamlit/config.toml`
+    only if pytest started in the repository root: give it the project's settings wherever
+    pytest started (as dashboard/launch.py does for a server), or the app would refuse to
+    serve (dashboard/serving.py). Only when a test module imported streamlit."""
+    if "streamlit" in sys.modules:
+        from streamlit import config
+
+        from dashboard.launch import CONFIG, project_options
+
+        for key, value in project_options().items():
+            config.set_option(key, value, str(CONFIG))
     yield
 
 

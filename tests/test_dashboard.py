@@ -115,7 +115,8 @@ def test_movielens_offline_says_so_and_points_to_upload(monkeypatch):
     assert not any("current data set" in s.value for s in at.success)
 
 
-def test_server_path_loads_and_a_missing_path_is_an_error(tmp_path):
+def test_server_path_loads_and_a_missing_path_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMF_DATA_DIR", str(tmp_path))  # the loader reads the data folders only
     f = tmp_path / "ratings.csv"
     f.write_bytes(b"user,item,rating\n" + b"\n".join(f"{u},{i},{1 + (u + i) % 5}".encode()
                                                       for u in range(10) for i in range(5)) + b"\n")
@@ -205,7 +206,7 @@ def test_recommend_without_data_points_to_data_page():
 
 # --------------------------------------------------------------------------- config and safety
 def test_server_config_binds_loopback_and_caps_uploads():
-    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    cfg = tomllib.loads((ROOT / "dashboard" / ".streamlit" / "config.toml").read_text())
     assert cfg["server"]["address"] == "127.0.0.1"
     assert 0 < cfg["server"]["maxUploadSize"] <= 200
     assert cfg["server"]["headless"] is True
