@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -31,6 +33,21 @@ def pick_saved(saved: list[dict]) -> dict:
     if not cur or pick != cur["id"]:
         set_current(meta)
     return meta
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _preview_cached(digest: str, filename: str, delimiter, header, _data: bytes) -> dict:
+    from mmf_core.data.readers import preview_file
+
+    return preview_file(_data, filename=filename, delimiter=delimiter, header=header)
+
+
+def preview_upload(data: bytes, filename: str, delimiter=None, header=None) -> dict:
+    """:func:`mmf_core.data.preview_file` of an upload, kept per content hash: a rerun of
+    the page (any widget change) does not read the file again. The preview itself reads a
+    bounded part only (the first MB of a table, a zip's directory, a .mat's headers)."""
+    digest = hashlib.sha256(data).hexdigest()
+    return _preview_cached(digest, filename, delimiter, header, data)
 
 
 def label_of(meta: dict) -> str:

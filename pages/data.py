@@ -1,10 +1,11 @@
 """Data: built-in sets, MovieLens download, upload with a column-mapping preview, a server
-path; summary, histograms, split configuration; saved sets to pick later."""
+path (inside the data folders, on a loopback server only); summary, histograms, split
+configuration; saved sets to pick later."""
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import datasets, dataview, state, ui
+from dashboard import datasets, dataview, serverpath, state, ui
 from mmf_core.errors import MMFError
 
 st.title("Data")
@@ -96,14 +97,13 @@ with tab_upload:
     if up is not None:
         with ui.guard():
             from mmf_core.data import load_ratings
-            from mmf_core.data.readers import preview_file
 
             data = up.getvalue()
             c1, c2 = st.columns([1, 1])
             delim_label = c1.selectbox("Delimiter", list(DELIMS), key="up_delim")
             header_choice = c2.selectbox("First line", ["(guess)", "names the columns", "is data"], key="up_header")
             header = {"(guess)": None, "names the columns": True, "is data": False}[header_choice]
-            pv = preview_file(data, filename=up.name, delimiter=DELIMS[delim_label], header=header)
+            pv = dataview.preview_upload(data, up.name, delimiter=DELIMS[delim_label], header=header)
             st.caption("Preview: " + ui.plain(pv.get("note", "")))
             st.dataframe(pv["rows"], hide_index=True, width="stretch")
             mapping = None
@@ -137,20 +137,19 @@ with tab_upload:
                 _use(meta, "Loaded")
 
 with tab_path:
-    st.markdown("A file or folder on the machine that runs this server (a MovieLens folder or zip, a table, "
-                "Parquet, .mat).")
-    path = st.text_input("Path", placeholder="/data/ml-latest-small")
-    if st.button("Load", key="path_load", disabled=not path.strip()):
-        with ui.guard(), st.spinner("Reading…"):
-            from pathlib import Path as _P
-
-            from mmf_core.data import load_ratings
-
-            p = _P(path.strip()).expanduser()
-            if not p.exists():
-                raise MMFError(f"{p}: no such file or folder on the server; check the path")
-            r = load_ratings(str(p))
-            _use(datasets.register_source(str(p.resolve()), r, p.name, f"path:{p.resolve()}"), "Loaded")
+    refused = serverpath.refusal()
+    if refused:
+        st.warning(ui.plain(refused), icon=":material/block:")
+    else:
+        st.markdown("A file or folder in the data folders of the machine that runs this server (a MovieLens "
+                    "folder or zip, a table, Parquet, .mat).")
+        st.caption("Data folders: " + ui.plain(serverpath.allowed_folders()) + ". Start the dashboard with "
+                   "--data-dir FOLDER to add one.")
+        path = st.text_input("Path", placeholder="/data/ml-latest-small")
+        if st.button("Load", key="path_load", disabled=not path.strip()):
+            with ui.guard(), st.spinner("Reading…"):
+                r, p = serverpath.load(path)
+                _use(datasets.register_source(str(p), r, p.name, f"path:{p}"), "Loaded")
 
 with tab_saved:
     with ui.guard():

@@ -1,8 +1,10 @@
 """Turn raw columns (any ids, any order) into a checked :class:`Ratings` value.
 
 Every reader ends here, so the checks every file gets live in one place: ratings must be
-finite numbers, duplicate ``(user, item)`` pairs follow a policy, and a declared scale is
-enforced. Ids are mapped to contiguous indices with :func:`pandas.factorize`
+finite numbers, duplicate ``(user, item)`` pairs follow a policy, a declared scale is
+enforced, and ids and titles that arrive as byte strings are decoded to text (UTF-8, else
+latin-1), so no id is ever a Python ``bytes``. Messages show ids as plain values and never
+quote a file's content. Ids are mapped to contiguous indices with :func:`pandas.factorize`
 (``sort=True``, so index order is the sorted order of the original ids).
 """
 
@@ -20,6 +22,43 @@ DUPLICATE_POLICIES = ("error", "last", "mean")
 def _line_of(row: int, first_line: int) -> int:
     """1-based line number in the file of data row ``row`` (0-based)."""
     return int(row) + int(first_line)
+
+
+def as_text(value):
+    """A byte string decoded as UTF-8, else latin-1 (which decodes anything); other values as they are."""
+    if isinstance(value, (bytes, bytearray, np.bytes_)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return bytes(value).decode("latin-1")
+    return value
+
+
+def _text_ids(col):
+    """``col`` with every byte-string id decoded to str (each distinct value once)."""
+    if isinstance(col, pd.Series):
+        if col.dtype != object:
+            return col
+        arr = col.to_numpy()
+    else:
+        arr = np.asarray(col)
+        if arr.dtype.kind == "S":
+            arr = arr.astype(object)
+        elif arr.dtype != object:
+            return col
+    if pd.api.types.infer_dtype(arr, skipna=True) not in ("bytes", "mixed", "mixed-integer"):
+        return col
+    codes, uniques = pd.factorize(arr)
+    decoded = np.empty(len(uniques) + 1, dtype=object)
+    decoded[:-1] = [as_text(v) for v in np.asarray(uniques, dtype=object)]
+    decoded[-1] = None  # code -1: a missing value stays missing
+    return decoded[codes]
+
+
+def _show(value) -> str:
+    """An id as people write it: ``1``, ``'Ann'`` -- never ``np.int64(1)`` or ``b'Ann'``."""
+    value = as_text(_plain(value))
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _factorize(values) -> tuple[np.ndarray, np.ndarray]:
@@ -74,8 +113,8 @@ def ratings_from_columns(
         bad = np.flatnonzero(np.isnan(num) & pd.notna(pd.Series(r)).to_numpy())
         if len(bad):
             k = bad[0]
-            raise MMFError(
-                f"{where}: {unit} {_line_of(k, first_line)}: rating {r[k]!r} is not a number; "
+            raise MMFError(  # the value is not quoted: an error never echoes a file's content
+                f"{where}: {unit} {_line_of(k, first_line)}: the rating is not a number; "
                 f"fix or remove that {unit}, or give the right rating column"
             )
         r = num
@@ -104,6 +143,10 @@ def ratings_from_columns(
                 f"{where}: {unit} {_line_of(k, first_line)}: rating {r[k]:g} is outside the declared scale "
                 f"{lo:g}..{hi:g}; fix the file or declare the right scale"
             )
+    if n_users is None:
+        users = _text_ids(users)
+    if n_items is None:
+        items = _text_ids(items)
     for label, col in (("user", users), ("item", items)):
         if getattr(col, "dtype", None) is not None and col.dtype.kind in "iub":
             continue  # integer columns cannot hold a missing value
@@ -137,8 +180,8 @@ def ratings_from_columns(
             first = int(np.flatnonzero(dup)[0])
             second = int(np.flatnonzero(dup & (key == key[first]))[1])
             raise MMFError(
-                f"{where}: {unit} {_line_of(second, first_line)}: user {user_ids[u[second]]!r} rated item "
-                f"{item_ids[i[second]]!r} again (first at {unit} {_line_of(first, first_line)}); "
+                f"{where}: {unit} {_line_of(second, first_line)}: user {_show(user_ids[u[second]])} rated item "
+                f"{_show(item_ids[i[second]])} again (first at {unit} {_line_of(first, first_line)}); "
                 "pass duplicates='last' or duplicates='mean' (CLI: --duplicates) or clean the file"
             )
         if duplicates == "last":
@@ -158,7 +201,7 @@ def ratings_from_columns(
 
     title_arr = None
     if titles:
-        title_arr = np.array([titles.get(_plain(x), "") for x in item_ids], dtype=object)
+        title_arr = np.array([as_text(titles.get(_plain(x), "")) for x in item_ids], dtype=object)
     if scale is None:
         scale = (float(r.min()), float(r.max()))
     return Ratings(

@@ -158,11 +158,19 @@ def _read_pairs(path: Path) -> Interactions | None:
     """Read a delimited file of user,item pairs (two columns); None if it has more columns."""
     import pandas as pd
 
+    from mmf_core.data import limits
+
+    limits.check_declared(str(path), path.stat().st_size, "the file's size")
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else None
-    try:
-        df = pd.read_csv(path, sep=sep, engine="python", header=None, dtype=str, comment="#")
-    except Exception as exc:  # pandas raises many kinds
-        raise MMFError(f"cannot read {path.name} as a delimited file ({type(exc).__name__}); give user,item pairs") from None
+    df = None
+    for encoding in ("utf-8", "latin-1"):  # ids are text, never bytes: UTF-8, else latin-1 (reads anything)
+        try:
+            df = pd.read_csv(path, sep=sep, engine="python", header=None, dtype=str, comment="#", encoding=encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+        except Exception as exc:  # pandas raises many kinds
+            raise MMFError(f"cannot read {path.name} as a delimited file ({type(exc).__name__}); give user,item pairs") from None
     if df.shape[1] != 2:
         return None
     first = df.iloc[0].str.strip().str.lower().tolist()

@@ -9,10 +9,17 @@ rebuilt as the CSC matrix it is, with its row count from the ``MATLAB_sparse`` a
 
 Which file belongs to which data set is decided by the data set's name
 (:data:`MAT_DATASETS`), never by the order in which a folder lists its files.
+
+Before any matrix is read, the sizes the file declares for ``M``, ``Otraining`` and
+``Otest`` (MAT v5: the variable headers, via :func:`scipy.io.whosmat`; v7.3: the HDF5
+datasets' shapes and dtypes) are checked against the data cap of
+:mod:`mmf_core.data.limits`, so a small compressed file holding huge matrices is refused
+without being decompressed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 
@@ -20,6 +27,7 @@ import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
+from mmf_core.data import limits
 from mmf_core.data.build import ratings_from_columns
 from mmf_core.data.ratings import Ratings
 from mmf_core.errors import MMFError
@@ -33,6 +41,10 @@ MAT_DATASETS = {
 }
 
 MAT_KEYS = ("M", "Otraining", "Otest")
+
+#: bytes per element of the MATLAB classes a rating matrix or mask may have (as loaded)
+_CLASS_BYTES = {"double": 8, "single": 4, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4,
+                "int64": 8, "uint64": 8, "logical": 1}
 
 
 def find_mat_file(name: str, data_dir: Path | None) -> Path:
@@ -99,27 +111,196 @@ def _h5_array(f, key: str, where: str):
     return np.asarray(obj).T  # MATLAB is column-major: HDF5 sees the transpose
 
 
+def _check_declared(where: str, found: dict, declared: int) -> None:
+    """Refuse a file whose M, Otraining and Otest declare more than the data cap."""
+    shapes = ", ".join(f"{k} {' x '.join(map(str, shape))} {kind}" for k, (shape, kind) in found.items())
+    limits.check_declared(where, declared, f"{shapes}, as its headers declare")
+
+
+def _shape_bytes(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+class _ShortReads(io.RawIOBase):
+    """A read-only view of a MAT v5 stream whose reads return at most ``size`` bytes.
+
+    To read a compressed variable's header, scipy inflates a whole block of up to 128 KiB
+    of compressed input at once -- up to about 130 MB when the variable is all zeros, a
+    second or more per variable. Raw streams may return short reads, and given them scipy
+    inflates only what it got, so listing the headers of a compressed "bomb" costs
+    milliseconds and a few MB. Used for listing headers only, never to load the data.
+    """
+
+    def __init__(self, fh, size: int = 4096):
+        super().__init__()
+        self._fh, self._size = fh, size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        return self._fh.read() if n is None or n < 0 else self._fh.read(min(n, self._size))
+
+    def readinto(self, buf) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+
+@contextlib.contextmanager
+def _header_stream(handle):
+    """``handle`` (a path or a binary file-like) opened for listing variable headers: short
+    reads for MAT v5 (see :class:`_ShortReads`), the plain stream for v4."""
+    with contextlib.ExitStack() as stack:
+        fh = handle if hasattr(handle, "read") else stack.enter_context(open(handle, "rb"))
+        fh.seek(0)
+        major, _ = scipy.io.matlab.matfile_version(fh)
+        fh.seek(0)
+        try:
+            yield _ShortReads(fh) if major == 1 else fh
+        finally:
+            fh.seek(0)
+
+
+def _v5_sparse_nnz(handle) -> dict:
+    """name -> declared number of stored entries of each sparse variable (its header's
+    ``nzmax``), read through scipy's MAT reader without reading the data; {} if unknown."""
+    try:
+        from scipy.io.matlab._mio import mat_reader_factory
+
+        with _header_stream(handle) as stream:
+            reader, _ = mat_reader_factory(stream)
+            reader.mat_stream.seek(0)
+            reader.initialize_read()
+            reader.read_file_header()
+            out = {}
+            while not reader.end_of_stream():
+                hdr, next_position = reader.read_var_header()
+                out[(hdr.name or b"").decode("latin-1")] = int(getattr(hdr, "nzmax", 0) or 0)
+                reader.mat_stream.seek(next_position)
+            return out
+    except Exception:  # noqa: BLE001 - scipy internals moved: fall back to the dimensions alone
+        return {}
+    finally:
+        if hasattr(handle, "seek"):
+            handle.seek(0)
+
+
+def _v5_describe(handle, where: str) -> dict:
+    """``{key: (shape, class)}`` of M, Otraining, Otest from the variable headers of a MAT
+    v4/v5 file (no matrix is read), after checking their declared size against the cap."""
+    try:
+        with _header_stream(handle) as stream:
+            listed = scipy.io.whosmat(stream)
+    except Exception as exc:  # noqa: BLE001 - scipy raises MatReadError, ValueError, ... on bad files
+        raise MMFError(f"{where}: not a readable MATLAB file ({type(exc).__name__}); save it as MAT v5 or v7.3") from None
+    ours = [(name, tuple(int(d) for d in shape), kind) for name, shape, kind in listed if name in MAT_KEYS]
+    missing = [k for k in MAT_KEYS if k not in {name for name, _, _ in ours}]
+    if missing:
+        raise MMFError(f"{where}: has no {', '.join(missing)}; expected the GC-MC/MGCNN layout with M, Otraining and Otest")
+    nnz = _v5_sparse_nnz(handle) if any(kind == "sparse" for _, _, kind in ours) else {}
+    found, declared = {}, 0
+    for name, shape, kind in ours:  # every copy of a name is read, so every copy counts
+        if kind == "sparse":
+            rows_cols = sum(shape[:2])
+            declared += 16 * nnz.get(name, 0) + 8 * (rows_cols + 1)
+        elif kind in _CLASS_BYTES:
+            declared += _shape_bytes(shape) * _CLASS_BYTES[kind]
+        else:
+            raise MMFError(
+                f"{where}: {name} is a MATLAB {kind} value, not a numeric or sparse matrix; save M, Otraining and Otest "
+                "as numeric (or sparse) matrices"
+            )
+        declared += 8 * sum(shape[:2])  # the id maps of its rows and columns
+        found[name] = (shape, kind)
+    _check_declared(where, found, declared)
+    return found
+
+
+def _h5_describe(f, where: str) -> dict:
+    """Like :func:`_v5_describe` for an open MAT v7.3 (HDF5) file: shapes and dtypes only."""
+    import h5py
+
+    missing = [k for k in MAT_KEYS if k not in f]
+    if missing:
+        raise MMFError(
+            f"{where}: has no {', '.join(missing)} (it holds {', '.join(sorted(f.keys())) or 'nothing'}); "
+            "expected the GC-MC/MGCNN layout with M, Otraining and Otest"
+        )
+    found, declared = {}, 0
+    for key in MAT_KEYS:
+        obj = f[key]
+        if isinstance(obj, h5py.Group):
+            parts = [obj[k] for k in ("data", "ir", "jc") if k in obj and isinstance(obj[k], h5py.Dataset)]
+            if len(parts) < 3:
+                missing = [k for k in ("data", "ir", "jc") if k not in obj]
+                raise MMFError(f"{where}: {key} is an HDF5 group without {', '.join(missing) or 'data, ir, jc datasets'}; "
+                               "it is not a MATLAB matrix")
+            data, ir, jc = parts
+            n_rows = int(np.asarray(obj.attrs.get("MATLAB_sparse", 0)).ravel()[0]) if "MATLAB_sparse" in obj.attrs else 0
+            shape = (n_rows, max(int(jc.size) - 1, 0))
+            declared += data.size * data.dtype.itemsize + 8 * (ir.size + jc.size) + 8 * (sum(shape) + 1)
+            found[key] = (shape, "sparse")
+        elif isinstance(obj, h5py.Dataset):
+            shape = tuple(int(d) for d in obj.shape[::-1])  # MATLAB's orientation
+            declared += obj.size * obj.dtype.itemsize
+            found[key] = (shape, str(obj.dtype))
+        else:
+            raise MMFError(f"{where}: {key} is not an HDF5 dataset or group; it is not a MATLAB matrix")
+        declared += 8 * sum(shape[:2])
+    _check_declared(where, found, declared)
+    return found
+
+
+def describe_mat(handle, where: str, head: bytes) -> dict:
+    """``{"M" | "Otraining" | "Otest": (shape, class)}`` from a ``.mat`` file's headers,
+    without reading a matrix; refuses a file that lacks them or declares more than the cap."""
+    if _is_hdf5(head):
+        import h5py
+
+        try:
+            with h5py.File(handle, "r") as f:
+                return _h5_describe(f, where)
+        except MMFError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError, ... on damaged files
+            raise MMFError(f"{where}: not a readable MAT v7.3 (HDF5) file ({type(exc).__name__}); check the file") from None
+    return _v5_describe(handle, where)
+
+
 def _load_arrays(handle, where: str, hdf5: bool) -> dict:
     if hdf5:
         import h5py
 
         try:
             with h5py.File(handle, "r") as f:
-                missing = [k for k in MAT_KEYS if k not in f]
-                if missing:
-                    raise MMFError(
-                        f"{where}: has no {', '.join(missing)} (it holds {', '.join(sorted(f.keys())) or 'nothing'}); "
-                        "expected the GC-MC/MGCNN layout with M, Otraining and Otest"
-                    )
+                _h5_describe(f, where)
                 return {k: _h5_array(f, k, where) for k in MAT_KEYS}
         except MMFError:
             raise
+        except MemoryError:
+            raise MMFError(f"{where}: too large to load in this machine's memory; use a machine with more RAM") from None
         except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError, ... on damaged files
-            raise MMFError(f"{where}: not a readable MAT v7.3 (HDF5) file ({exc}); check the file") from None
+            raise MMFError(f"{where}: not a readable MAT v7.3 (HDF5) file ({type(exc).__name__}); check the file") from None
+    _v5_describe(handle, where)
     try:
         mat = scipy.io.loadmat(handle, variable_names=list(MAT_KEYS))
+    except MemoryError:
+        raise MMFError(f"{where}: too large to load in this machine's memory; use a machine with more RAM") from None
     except Exception as exc:  # noqa: BLE001 - scipy raises MatReadError, ValueError, ... on bad files
-        raise MMFError(f"{where}: not a readable MATLAB file ({exc}); save it as MAT v5 or v7.3") from None
+        raise MMFError(f"{where}: not a readable MATLAB file ({type(exc).__name__}); save it as MAT v5 or v7.3") from None
     missing = [k for k in MAT_KEYS if k not in mat]
     if missing:
         raise MMFError(f"{where}: has no {', '.join(missing)}; expected the GC-MC/MGCNN layout with M, Otraining and Otest")

@@ -10,12 +10,14 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 
+from mmf_core.data import limits
 from mmf_core.data.build import ratings_from_columns
 from mmf_core.data.ratings import Ratings
 from mmf_core.errors import MMFError
@@ -87,9 +89,25 @@ class _Folder:
         return base in self.names
 
     def read(self, base: str, limit: int | None = None) -> bytes:
-        """The bytes of ``base`` (only the first ``limit`` bytes when given)."""
-        with self._open(self.names[base]) as fh:
-            return fh.read() if limit is None else fh.read(limit)
+        """The bytes of ``base`` (only the first ``limit`` bytes when given).
+
+        A whole read is refused when ``base`` declares more than the data cap (its size on
+        disk, or its uncompressed size in the zip directory), and stops at the cap whatever
+        it declared (see :mod:`mmf_core.data.limits`).
+        """
+        where = self.where(base)
+        try:
+            with self._open(self.names[base]) as fh:
+                if limit is not None:
+                    return fh.read(limit)
+                what = "its size" if self.local_path(base) else "its uncompressed size in the archive"
+                return limits.read_bounded(fh, where, self.size(base), what)
+        except MMFError:
+            raise
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+            raise MMFError(f"{where}: cannot be unpacked ({exc}); download the archive again or unpack it and give the folder") from None
+        except OSError as exc:
+            raise MMFError(f"{where}: cannot be read ({exc.strerror or type(exc).__name__}); check the file and its permissions") from None
 
     def local_path(self, base: str):
         """A filesystem path for ``base`` when the folder is a real folder (lets parsers stream), else None."""
@@ -212,11 +230,12 @@ def _diagnose(data: bytes, sep: str, header: bool, where: str) -> MMFError:
                 "(user, item, rating, timestamp); check that it is the unmodified MovieLens file, or read your own "
                 "table with format='table' (CLI --format table) and a column mapping"
             )
-        for label, value, conv in zip(RATING_COLUMNS, parts, (int, int, float, int)):
+        for field, (label, value, conv) in enumerate(zip(RATING_COLUMNS, parts, (int, int, float, int)), start=1):
             try:
                 conv(value)
             except ValueError:
-                return MMFError(f"{where}: line {lineno}: {label} {value!r} is not a number; fix or remove that line")
+                # the value itself is not quoted: an error never echoes a file's content
+                return MMFError(f"{where}: line {lineno}: the {label} (field {field}) is not a number; fix or remove that line")
     return MMFError(f"{where}: could not be parsed as a MovieLens ratings file; check that it is the unmodified file")
 
 
@@ -251,6 +270,7 @@ def read_movielens(folder: _Folder, name: str, *, duplicates: str = "error", sca
     if size is not None:
         from mmf_core.data.cache import check_fits_in_memory
 
+        limits.check_declared(where, size, "its size" if folder.local_path(base) else "its uncompressed size in the archive")
         check_fits_in_memory(where, size)
     cols, first_line = parse_ratings_bytes(folder.local_path(base) or folder.read(base), fmt, where)
     title_map = None

@@ -13,7 +13,7 @@ import os
 from pathlib import Path, PurePosixPath
 
 from mmf_core.data import cache as _cache
-from mmf_core.data import matlab, movielens, tables
+from mmf_core.data import limits, matlab, movielens, tables
 from mmf_core.data.movielens import MOVIELENS, _Folder
 from mmf_core.data.ratings import Ratings
 from mmf_core.errors import MMFError
@@ -39,7 +39,9 @@ def default_data_dir() -> Path | None:
     return Path(env).expanduser() if env else None
 
 
-def load_ratings(source, format: str | None = None, data_dir=None, *, filename: str | None = None, **options) -> Ratings:
+def load_ratings(
+    source, format: str | None = None, data_dir=None, *, filename: str | None = None, max_bytes=None, **options
+) -> Ratings:
     """Read ratings from any supported source into a :class:`Ratings` value.
 
     Parameters
@@ -55,6 +57,9 @@ def load_ratings(source, format: str | None = None, data_dir=None, *, filename: 
         ``DIR/ml-100k.zip``, ``DIR/flixster/training_test_dataset_10_NNs.mat``). Defaults
         to ``$MMF_DATA_DIR``; the download cache is searched too.
     filename : the original file name of uploaded bytes (its extension picks the reader).
+    max_bytes : the most data (bytes, or a string like ``"4GB"``) the source may decode
+        to; a source that declares more is refused before it is read. Defaults to
+        ``$MMF_MAX_DATA_BYTES``, else 2 GB (see :mod:`mmf_core.data.limits`).
     **options :
         ``duplicates`` (``error`` | ``last`` | ``mean``), ``scale`` ((min, max) declared),
         ``download`` (bool: fetch a missing public MovieLens archive into the cache),
@@ -63,12 +68,17 @@ def load_ratings(source, format: str | None = None, data_dir=None, *, filename: 
     """
     if format is not None and format not in FORMATS:
         raise MMFError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    with limits.data_cap(max_bytes):
+        return _load_source(source, format, data_dir, filename, options)
+
+
+def _load_source(source, format, data_dir, filename, options: dict) -> Ratings:
     if isinstance(source, (bytes, bytearray, memoryview)) or _is_filelike(source):
-        data = bytes(source) if not _is_filelike(source) else source.read()
+        fname = str(PurePosixPath(str(filename or getattr(source, "name", None) or "upload")).name)
+        data = bytes(source) if not _is_filelike(source) else limits.read_bounded(source, fname)
         if isinstance(data, str):
             data = data.encode()
-        fname = filename or getattr(source, "name", None) or "upload"
-        return _load_bytes(bytes(data), str(PurePosixPath(str(fname)).name), format, options)
+        return _load_bytes(bytes(data), fname, format, options)
     if not isinstance(source, (str, os.PathLike)):
         raise MMFError(f"source must be a path, a data set name or bytes, got {type(source).__name__}")
     path = Path(source).expanduser()
@@ -187,6 +197,8 @@ def _load_path(path: Path, format, options: dict) -> Ratings:
     with open(path, "rb") as fh:
         head = fh.read(64)
     fmt = format or _guess_format(name, head)
+    if fmt in ("table", "movielens", "parquet"):  # a zip's members, a .mat's variables are checked by what they declare
+        limits.check_declared(str(path), size, "the file's size")
     if fmt != "zip":  # a zip's members are checked by their uncompressed size
         _cache.check_fits_in_memory(path, size)
     if fmt == "zip":
@@ -249,6 +261,8 @@ def _load_bytes(data: bytes, filename: str, format, options: dict, label: str | 
     fmt = format or _guess_format(filename, data[:64])
     if fmt == "table" and data[:4] == b"PK\x03\x04":
         fmt = "zip"
+    if fmt in ("table", "movielens"):
+        limits.check_declared(label, len(data), "the file's size")
     if fmt == "zip":
         zf = movielens.open_zip(data, label)
         with zf:
@@ -298,8 +312,18 @@ def available_datasets(data_dir=None) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- preview
-def preview_file(source, filename: str | None = None, nrows: int = 10, *, delimiter=None, header=None, encoding=None) -> dict:
+PREVIEW_BYTES = 1 << 20  # a preview reads at most this much of a text file (or of a zip member)
+
+
+def preview_file(
+    source, filename: str | None = None, nrows: int = 10, *, delimiter=None, header=None, encoding=None, max_bytes=None
+) -> dict:
     """Look at a file before loading it, and propose how to read it.
+
+    Reads only a bounded part: the first :data:`PREVIEW_BYTES` of a text file, a zip's
+    directory and the first :data:`PREVIEW_BYTES` of its ratings file, a ``.mat`` file's
+    variable headers, a Parquet file's metadata and first rows. A source whose declared
+    size is over the cap (``max_bytes``, see :func:`load_ratings`) is refused here already.
 
     Parameters
     ----------
@@ -312,37 +336,47 @@ def preview_file(source, filename: str | None = None, nrows: int = 10, *, delimi
     dict with ``filename``, ``format`` (``movielens``, ``table``, ``parquet``, ``mat``,
     ``zip``), ``delimiter`` (for text: ``","``, ``"\\t"`` ...), ``header`` (bool),
     ``columns`` (names or positions), ``rows`` (a :class:`pandas.DataFrame` of the first
-    rows), ``mapping`` (proposed ``{"user", "item", "rating"[, "timestamp"]}`` or None when
-    it cannot be guessed) and ``note`` (one line for people).
+    rows; empty for a ``.mat``), ``mapping`` (proposed ``{"user", "item", "rating"[,
+    "timestamp"]}`` or None when it cannot be guessed) and ``note`` (one line for people).
     """
+    with limits.data_cap(max_bytes):
+        return _preview(source, filename, nrows, delimiter, header, encoding)
+
+
+def _preview(source, filename, nrows: int, delimiter, header, encoding) -> dict:
     import pandas as pd
 
     if isinstance(source, (bytes, bytearray, memoryview)) or _is_filelike(source):
-        data = bytes(source) if not _is_filelike(source) else source.read()
         fname = str(PurePosixPath(str(filename or getattr(source, "name", None) or "upload")).name)
+        data = bytes(source) if not _is_filelike(source) else limits.read_bounded(source, fname)
+        size, head = len(data), data[:PREVIEW_BYTES]
+        handle = lambda: io.BytesIO(data)  # noqa: E731 - a fresh reader per use
     else:
         path = Path(source).expanduser()
         if not path.is_file():
             raise MMFError(f"{path}: not a file; give the ratings file to preview")
         fname = path.name
+        size = path.stat().st_size
         with open(path, "rb") as fh:
-            data = fh.read() if not _guess_format(fname) == "table" else fh.read(1 << 20)
-    if not data:
+            head = fh.read(PREVIEW_BYTES)
+        handle = lambda: str(path)  # noqa: E731
+    if not size:
         raise MMFError(f"{fname}: the file is empty; give a ratings file with one rating per line")
-    fmt = _guess_format(fname, data[:64])
-    if fmt == "table" and data[:4] == b"PK\x03\x04":
+    fmt = _guess_format(fname, head[:64])
+    if fmt == "table" and head[:4] == b"PK\x03\x04":
         fmt = "zip"
     out = {"filename": fname, "format": fmt, "delimiter": None, "header": None, "columns": [], "rows": pd.DataFrame(),
            "mapping": None, "note": ""}
     if fmt == "zip":
-        zf = movielens.open_zip(data, fname)
+        zf = movielens.open_zip(handle(), fname)
         with zf:
             folder = _Folder.of_zip(zf, fname)
             base = movielens.ratings_file_in(folder)
             if base is None:
                 out["note"] = f"archive members: {', '.join(sorted(folder.names)[:20])}; no MovieLens ratings file found"
                 return out
-            inner = folder.read(base, limit=1 << 20)
+            limits.check_declared(folder.where(base), folder.size(base), "its uncompressed size in the archive")
+            inner = folder.read(base, limit=PREVIEW_BYTES)
         fmt_ml = movielens.format_for(_guess_ml_name(Path(fname)), base)
         out.update(_preview_text(inner, fname, nrows, fmt_ml.sep, fmt_ml.header, encoding))
         out["format"] = "zip"
@@ -350,25 +384,21 @@ def preview_file(source, filename: str | None = None, nrows: int = 10, *, delimi
         out["note"] = f"MovieLens archive: reads {folder.where(base)} (scale {fmt_ml.scale[0]:g}..{fmt_ml.scale[1]:g})"
         return out
     if fmt == "mat":
-        r = matlab.read_mat_bytes(data, fname)
-        out["note"] = f"MATLAB file: M is {r.n_users} x {r.n_items}, {r.n_ratings} rated entries (train/test masks carried)"
-        out["rows"] = pd.DataFrame({"user": r.users[:nrows], "item": r.items[:nrows], "rating": r.ratings[:nrows]})
+        shapes = matlab.describe_mat(handle(), fname, head)
+        out["note"] = "MATLAB file: " + ", ".join(f"{k} is {' x '.join(map(str, shape))} ({kind})"
+                                                   for k, (shape, kind) in shapes.items())
+        out["rows"] = pd.DataFrame(columns=["user", "item", "rating"])
         out["columns"] = ["user", "item", "rating"]
         out["mapping"] = {"user": "user", "item": "item", "rating": "rating"}
         return out
     if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.ParquetFile(io.BytesIO(data))
-            df = next(table.iter_batches(batch_size=nrows)).to_pandas()
-        except Exception as exc:  # noqa: BLE001
-            raise MMFError(f"{fname}: not a readable Parquet file ({type(exc).__name__}); check the file") from None
+        df = tables.parquet_head(handle(), fname, nrows)
         out.update(columns=list(df.columns), rows=df, header=True, mapping=tables.guess_mapping(list(df.columns), True))
     else:
-        sep = ML_SEPS.get(_ml_base(fname, data[:64])) if fmt == "movielens" else None
-        hdr = (ML_CSV_HEADER in data[:64]) if fmt == "movielens" else header
-        out.update(_preview_text(data[: 1 << 20], fname, nrows, sep or delimiter, hdr, encoding))
+        limits.check_declared(fname, size, "the file's size")
+        sep = ML_SEPS.get(_ml_base(fname, head[:64])) if fmt == "movielens" else None
+        hdr = (ML_CSV_HEADER in head[:64]) if fmt == "movielens" else header
+        out.update(_preview_text(head, fname, nrows, sep or delimiter, hdr, encoding))
         if fmt == "movielens":
             out["mapping"] = dict(zip(tables.ROLES, out["columns"]))
     if out["mapping"] is None:
@@ -398,7 +428,9 @@ def _preview_text(data: bytes, where: str, nrows: int, delimiter, header, encodi
     try:
         df = pd.read_csv(io.StringIO(text), sep=sep_read, header=0 if has_header else None, engine="python")
     except Exception as exc:  # noqa: BLE001
-        raise MMFError(f"{where}: the first lines cannot be split with delimiter {sep!r} ({exc}); choose the delimiter") from None
+        raise MMFError(
+            f"{where}: the first lines cannot be split with delimiter {sep!r} ({type(exc).__name__}); choose the delimiter"
+        ) from None
     names = {v: k for k, v in tables.DELIMITERS.items()}
     return {
         "delimiter": sep,
