@@ -2,15 +2,47 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from mmf_core.errors import MMFError
 
 
 def json_bytes(obj) -> bytes:
-    return (json.dumps(obj, indent=2) + "\n").encode()
+    """Indented JSON of ``obj``; a NaN or infinity (which JSON lacks) is an MMFError, not invalid JSON."""
+    try:
+        return (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode()
+    except ValueError:
+        raise MMFError("a result holds NaN or infinity, which JSON cannot store; this is a bug of the experiment, "
+                       "please report it with the command line") from None
+
+
+def check_out_dir(out_dir, flag: str = "--out_dir") -> Path:
+    """The absolute output folder, after checking (before any training) that it can be
+    created and written: a one-line MMFError otherwise. Leaves nothing behind."""
+    out = Path(out_dir).expanduser().absolute()
+    if out.exists() and not out.is_dir():
+        raise MMFError(f"{flag} {out_dir} is a file, not a folder; choose a folder")
+    probe_in = out
+    while not probe_in.exists():  # the nearest existing folder above: where mkdir will start
+        if probe_in.parent == probe_in:
+            break
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        raise MMFError(f"{flag} {out_dir} cannot be created: {probe_in} is a file, not a folder; choose another folder")
+    try:  # the only sure test: create something there, then remove it
+        tmp = tempfile.mkdtemp(prefix=".mmf-probe-", dir=probe_in)
+        os.rmdir(tmp)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            why += "; check the folder's permissions"
+        verb = "write into" if probe_in == out else "create"
+        raise MMFError(f"{flag} {out_dir}: cannot {verb} it ({why}); choose another folder") from None
+    return out
 
 
 def write_files(out_dir, files: dict[str, bytes | str]) -> list[Path]:

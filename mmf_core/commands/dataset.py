@@ -64,10 +64,15 @@ SPLIT_FLAGS = {
 }
 
 
+SEED_LIMIT = 2**32  # what numpy's default_rng and torch's manual_seed both take
+
+
 def build_report(args: argparse.Namespace) -> dict:
     """Load, summarise and (optionally) split as the flags say; returns the JSON object."""
     from mmf_core.data import load_ratings, make_split, summarize
 
+    if not 0 <= args.seed < SEED_LIMIT:  # checked before the (maybe slow) load
+        raise MMFError(f"--seed must be a whole number from 0 to {SEED_LIMIT - 1}, got {args.seed}; pass e.g. --seed 0")
     options = {"duplicates": args.duplicates}
     if args.scale is not None:
         options["scale"] = args.scale

@@ -87,6 +87,10 @@ def build_recommender(args: argparse.Namespace):
               "epochs": args.epochs, "seed": args.seed, "device": args.device}
     if args.model != "mmf":
         params.pop("K")
+    from mmf_core.experiments import validate_params
+    from mmf_core.experiments.recommend import check_data
+
+    check_data(validate_params("recommend", params), ratings)  # bad params, too much memory: before any run
     res = cli_support.execute("recommend", params, args, on_event=_progress)
     if res is None:  # --background: the run id was printed
         return None
@@ -110,6 +114,9 @@ def main(args: argparse.Namespace) -> int:
     from mmf_core.analysis.topn import _check_n
 
     _check_n(args.n)
+    if args.history < 0:  # checked before any training
+        raise MMFError(f"--history must be 0 or more (how many of the user's top-rated items to show), "
+                       f"got {args.history}; pass e.g. --history 5")
     if args.similar is None and args.user is None:
         raise MMFError("no user: pass --user ORIGINAL_ID (or --similar ITEM_ID for similar items)")
     rec = build_recommender(args)

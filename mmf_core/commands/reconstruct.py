@@ -12,7 +12,8 @@ import io
 
 import pandas as pd
 
-from mmf_core.commands._output import progress_printer, write_files
+from mmf_core.commands._export import Export
+from mmf_core.commands._output import check_out_dir, progress_printer
 from mmf_core.experiments.reconstruct import COLUMNS
 from mmf_core.runs import cli_support
 
@@ -85,9 +86,11 @@ def output_files(result: dict, plots: bool = True) -> dict[str, bytes]:
 
 def main(args: argparse.Namespace) -> int:
     params = {k: getattr(args, k) for k in PARAM_KEYS}
-    res = cli_support.execute("reconstruct", params, args, on_event=progress_printer(args.log_every, ("model", "R", "K", "seed")))
+    export = Export(str(check_out_dir(args.out_dir, "--out_dir")), __name__, {"plots": not args.no_plots})
+    res = cli_support.execute("reconstruct", params, args,
+                              on_event=progress_printer(args.log_every, ("model", "R", "K", "seed")), export=export)
     if res is None:
         return 0
-    written = write_files(args.out_dir, output_files(res.result, plots=not args.no_plots))
+    written = export.write(res.result)
     print(f"Saved {len(written)} file(s) to {args.out_dir}: {', '.join(p.name for p in written)}")
     return 0

@@ -11,7 +11,8 @@ import argparse
 
 import numpy as np
 
-from mmf_core.commands._output import json_bytes, progress_printer, write_files
+from mmf_core.commands._export import Export
+from mmf_core.commands._output import check_out_dir, json_bytes, progress_printer
 from mmf_core.runs import cli_support
 
 
@@ -63,9 +64,11 @@ def output_files(result: dict, log10: bool = False) -> dict[str, bytes]:
 
 def main(args: argparse.Namespace) -> int:
     params = {k: getattr(args, k) for k in PARAM_KEYS}
-    res = cli_support.execute("spectrum", params, args, on_event=progress_printer(0, ("matrix", "model")))
+    export = Export(str(check_out_dir(args.out_dir, "--out_dir")), __name__, {"log10": args.log10})
+    res = cli_support.execute("spectrum", params, args,
+                              on_event=progress_printer(0, ("matrix", "model")), export=export)
     if res is None:
         return 0
-    written = write_files(args.out_dir, output_files(res.result, log10=args.log10))
+    written = export.write(res.result)
     print(f"Saved {len(written)} file(s) to {args.out_dir}: {', '.join(p.name for p in written)}")
     return 0

@@ -74,9 +74,12 @@ def validate(params: dict) -> dict:
         out["m"] = c.as_int(p["m"], "m", 1)
         out["n"] = c.as_int(p["n"], "n", 2)
         out["max_per_user"] = c.as_int(p["max_per_user"], "max_per_user", 1, out["n"] // 2)
+        if out["max_per_user"] < 2:  # users with one interaction keep it in train (holdout_split)
+            raise MMFError("max_per_user must be at least 2 (a user with a single interaction keeps it in train, "
+                           "so nothing could be held out for evaluation); pass e.g. --max_per_user 4")
         out["n_groups"] = c.as_int(p["n_groups"], "n_groups", 1, out["n"] // out["max_per_user"])
         out["p_in_group"] = c.as_float(p["p_in_group"], "p_in_group", 0.0, 1.0)
-        out["data_seed"] = c.as_int(p["data_seed"], "data_seed")
+        out["data_seed"] = c.seed(p["data_seed"], "data_seed")
     else:
         if p["data"] in (None, ""):
             raise MMFError("no data: pass --data SOURCE (a file, folder or name such as ml-latest-small) or --synthetic")
@@ -98,7 +101,7 @@ def validate(params: dict) -> dict:
     out["batch_size"] = c.as_int(p["batch_size"], "batch_size", 1)
     out["lr"] = c.lr(p["lr"], "lr")
     l2 = p["l2"] if p["l2"] is not None else (0.01 if out["model"] == "mf" else 0.001)
-    out["l2"] = c.as_float(l2, "l2", low=0.0)
+    out["l2"] = c.penalty(l2, "l2")
     out["n_negatives"] = c.as_int(p["n_negatives"], "n_negatives", 1)
     out["k"] = c.as_int(p["k"], "k", 1)
     out["holdout"] = c.choice(p["holdout"], "holdout", HOLDOUTS)
@@ -106,9 +109,21 @@ def validate(params: dict) -> dict:
     out["eval_users"] = c.as_int(p["eval_users"], "eval_users", 1)
     out["eval_every"] = c.as_int(p["eval_every"], "eval_every", 0)
     out["max_user_factors"] = c.as_int(p["max_user_factors"], "max_user_factors", 0)
-    out["seed"] = c.as_int(p["seed"], "seed")
+    out["seed"] = c.seed(p["seed"], "seed")
     out["device"] = c.device(p["device"])
+    if out["synthetic"]:  # the data follow from the params: check the memory now
+        check_memory(out, out["m"], out["n"], out["m"] * out["max_per_user"])
     return out
+
+
+def check_memory(p: dict, n_users: int, n_items: int, n_interactions: int) -> None:
+    """One-line MMFError when training on data of this size would need more memory than the limit."""
+    row_masks = p["model"] == "mmf" and p["shift_mode"] != "zero"
+    need = c.observed_fit_bytes(n_users, n_items, n_interactions, p["rank"], p["batch_size"], K=p["K"] or 0,
+                                row_masks=row_masks, negatives=p["n_negatives"])
+    c.check_memory(need, f"implicit with {n_users} users, {n_items} items, rank={p['rank']}, "
+                   f"batch_size={p['batch_size']}, negatives={p['n_negatives']}",
+                   "lower --rank, --batch_size or --negatives" + (" (or --m, --n)" if p["synthetic"] else ""))
 
 
 def load_data(p: dict):
@@ -119,7 +134,9 @@ def load_data(p: dict):
         return synthetic_interactions(m=p["m"], n=p["n"], max_per_user=p["max_per_user"], n_groups=p["n_groups"],
                                       p_in_group=p["p_in_group"], seed=p["data_seed"])
     opts = {"data_dir": p["data_dir"]} if p.get("data_dir") else {}
-    return load_interactions(p["data"], threshold=p["threshold"], **opts)
+    inter = load_interactions(p["data"], threshold=p["threshold"], **opts)
+    check_memory(p, inter.n_users, inter.n_items, inter.n_interactions)
+    return inter
 
 
 def run(params: dict, ctx: RunContext) -> ExperimentResult:
@@ -204,4 +221,4 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
     else:
         result["user_factors_stored"] = False
     result["mu"] = 0.0
-    return ExperimentResult(result, arrays)
+    return ExperimentResult(c.finite_json(result), arrays)

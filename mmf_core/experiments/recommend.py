@@ -68,26 +68,39 @@ def validate(params: dict) -> dict:
     out["epochs"] = c.as_int(p["epochs"], "epochs", 1)
     out["batch_size"] = c.as_int(p["batch_size"], "batch_size", 1)
     out["lr"] = c.lr(p["lr"], "lr")
-    out["weight_decay"] = c.as_float(p["weight_decay"], "weight_decay", low=0.0)
+    out["weight_decay"] = c.penalty(p["weight_decay"], "weight_decay")
     out["patience"] = c.as_int(p["patience"], "patience", 1)
     out["val_ratio"] = c.as_float(p["val_ratio"], "val_ratio", 0.0, 1.0, True, True)
     out["test_ratio"] = c.as_float(p["test_ratio"], "test_ratio", 0.0, 1.0, False, True)
     if out["val_ratio"] + out["test_ratio"] >= 1.0:
         raise MMFError(f"val_ratio + test_ratio must be below 1, got {out['val_ratio']} + {out['test_ratio']}")
-    out["seed"] = c.as_int(p["seed"], "seed")
+    out["seed"] = c.seed(p["seed"], "seed")
     out["device"] = c.device(p["device"])
     return out
 
 
 def load_data(p: dict):
-    """The :class:`~mmf_core.data.Ratings` the params name."""
+    """The :class:`~mmf_core.data.Ratings` the params name (MMFError when it holds no
+    ratings or the model would need more memory than the limit)."""
     from mmf_core.data import load_ratings
 
     opts = {"data_dir": p["data_dir"]} if p.get("data_dir") else {}
     r = load_ratings(p["data"], **opts)
+    check_data(p, r)
+    return r
+
+
+def check_data(p: dict, r) -> None:
+    """One-line MMFError when the ratings ``r`` hold nothing or training on them would need
+    more memory than the limit."""
     if r.n_ratings == 0:
         raise MMFError(f"{p['data']} holds no ratings; give a data set with ratings")
-    return r
+    c.check_rating_size(r.ratings, p["data"])
+    row_masks = p["model"] == "mmf" and p["shift_mode"] != "zero"
+    need = c.observed_fit_bytes(r.n_users, r.n_items, r.n_ratings, p["rank"], p["batch_size"], K=p["K"] or 0,
+                                row_masks=row_masks)
+    c.check_memory(need, f"recommend on {p['data']} ({r.n_users} users, {r.n_items} items) with rank={p['rank']}, "
+                   f"batch_size={p['batch_size']}", "lower --rank")
 
 
 def build_model(p: dict, n_users: int, n_items: int, mu: float):
@@ -147,4 +160,4 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
         "stopped": bool(getattr(fit, "stopped", False)),
         "device": dev.type,
     }
-    return ExperimentResult(result, arrays)
+    return ExperimentResult(c.finite_json(result), arrays)

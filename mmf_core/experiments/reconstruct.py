@@ -65,6 +65,7 @@ DEFAULTS = {
 DEFAULT_R_LIST = [80, 160, 240]
 DEFAULT_K_RATIO = 0.4
 DEFAULT_K = 40
+MAX_SCALE = 1e6  # block_scale and offblock_noise_scale
 
 
 def validate(params: dict) -> dict:
@@ -109,8 +110,10 @@ def validate(params: dict) -> dict:
     out["dist"] = c.choice(p["dist"], "dist", DISTS)
     out["data_nonneg"] = c.as_bool(p["data_nonneg"], "data_nonneg")
     out["num_blocks"] = c.as_int(p["num_blocks"], "num_blocks", 1, min(out["I"], out["J"]))
-    out["block_scale"] = c.as_float(p["block_scale"], "block_scale", low=0.0, low_open=True)
-    out["offblock_noise_scale"] = c.as_float(p["offblock_noise_scale"], "offblock_noise_scale", low=0.0)
+    # X is rescaled to Frobenius 1, so only their ratio counts; the bound keeps float32 from overflowing
+    out["block_scale"] = c.as_float(p["block_scale"], "block_scale", low=0.0, high=MAX_SCALE, low_open=True)
+    out["offblock_noise_scale"] = c.as_float(p["offblock_noise_scale"], "offblock_noise_scale", low=0.0,
+                                             high=MAX_SCALE)
     out["x_target_fro"] = c.as_float(p["x_target_fro"], "x_target_fro")
     if out["x_target_fro"] == 0:
         raise MMFError("x_target_fro must be > 0 (a target norm) or < 0 (scale X to norm K); got 0")
@@ -139,16 +142,35 @@ def validate(params: dict) -> dict:
     for name in ("lr_factors", "lr_shifts", "lr_mf_sgd", "lr_mf_ridge", "lr_mf_bias", "lr_nmf"):
         out[name] = c.lr(p[name], name)
     out["mf_sgd_momentum"] = c.as_float(p["mf_sgd_momentum"], "mf_sgd_momentum", 0.0, 1.0, high_open=True)
-    out["ridge_lambda"] = c.as_float(p["ridge_lambda"], "ridge_lambda", low=0.0)
-    out["bias_ridge_lambda"] = c.as_float(p["bias_ridge_lambda"], "bias_ridge_lambda", low=0.0)
+    out["ridge_lambda"] = c.penalty(p["ridge_lambda"], "ridge_lambda")
+    out["bias_ridge_lambda"] = c.penalty(p["bias_ridge_lambda"], "bias_ridge_lambda")
     out["bias_rank_bonus"] = c.as_int(p["bias_rank_bonus"], "bias_rank_bonus")
     out["mask_mode_A"] = c.mask(p["mask_mode_A"], "mask_mode_A", "dense")
     out["mask_mode_B"] = c.mask(p["mask_mode_B"], "mask_mode_B", "dense")
 
-    seeds = c.int_list(p["seeds"], "seeds") if p["seeds"] is not None else []
-    out["seeds"] = seeds or [c.as_int(p["seed"], "seed")]
+    seeds = c.seed_list(p["seeds"], "seeds") if p["seeds"] is not None else []
+    out["seeds"] = seeds or [c.seed(p["seed"], "seed")]
     out["device"] = c.device(p["device"])
+    c.check_memory(estimate_bytes(out), f"reconstruct with I={out['I']}, J={out['J']}, R up to {max(R_list)}",
+                   "lower --I, --J or the ranks")
     return out
+
+
+def estimate_bytes(p: dict) -> int:
+    """Upper estimate of the run's memory (see :func:`~mmf_core.experiments._common.dense_fit_bytes`)."""
+    from mmf_core.models.budget import mf_bias_rank
+
+    I, J = p["I"], p["J"]
+    widths = []
+    for st in sweep_settings(p["R_list"], p["K_ratio_list"], p["K"]):
+        for m in p["methods"]:
+            if m == "mmf":
+                widths.append(c.mmf_width(st.R - st.K, st.K))
+            elif m == "mf_bias":
+                widths.append(c.mf_width(max(1, mf_bias_rank(I, J, st.R) + p["bias_rank_bonus"])))
+            else:  # svd: its factors are counted among the dense matrices
+                widths.append(c.mf_width(st.R))
+    return c.dense_fit_bytes(I, J, widths)
 
 
 def csv_name(params: dict) -> str:
@@ -303,4 +325,4 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
     }
     if not math.isfinite(x_fro):  # pragma: no cover - defensive
         raise MMFError("the generated matrix is not finite; check block_scale and offblock_noise_scale")
-    return ExperimentResult(result, arrays)
+    return ExperimentResult(c.finite_json(result), arrays)

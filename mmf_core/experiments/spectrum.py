@@ -58,7 +58,8 @@ def validate(params: dict) -> dict:
     out["mmf_epochs"] = c.as_int(p["mmf_epochs"], "mmf_epochs", 1)
     out["mmf_lr"] = c.lr(p["mmf_lr"], "mmf_lr")
     out["svdvals_method"] = c.choice(p["svdvals_method"], "svdvals_method", SVDVALS_METHODS)
-    out["svdvals_k_mult"] = c.as_float(p["svdvals_k_mult"], "svdvals_k_mult", low=0.0, low_open=True)
+    # at most a million times R_budget (beyond every matrix here), so ceil(R_budget * mult) stays finite
+    out["svdvals_k_mult"] = c.as_float(p["svdvals_k_mult"], "svdvals_k_mult", low=0.0, high=1e6, low_open=True)
     out["S10_size"] = c.as_int(p["S10_size"], "S10_size", 2)
     out["H6_size"] = c.as_int(p["H6_size"], "H6_size", 2)
     out["H6_blocks"] = c.as_int(p["H6_blocks"], "H6_blocks", 1, out["H6_size"])
@@ -66,8 +67,14 @@ def validate(params: dict) -> dict:
         raise MMFError(f"R_budget={out['R_budget']} exceeds the matrix size "
                        f"({min(out['S10_size'], out['H6_size'])}); lower --R_budget or raise --S10_size/--H6_size")
     out["log10"] = c.as_bool(p["log10"], "log10")
-    out["seed"] = c.as_int(p["seed"], "seed")
+    out["seed"] = c.seed(p["seed"], "seed")
     out["device"] = c.device(p["device"])
+    S, H = out["S10_size"], out["H6_size"]
+    widths = [c.mmf_width(out["R_budget"] - K, K) for K in out["K_list"]] + [c.mf_width(out["R_budget"])]
+    # both matrices exist from the start; the fits run on one at a time
+    need = c.FLOAT_BYTES * (S * S + H * H) + max(c.dense_fit_bytes(n, n, widths, n_matrices=9) for n in (S, H))
+    c.check_memory(need, f"spectrum with S10_size={S}, H6_size={H}, R_budget={out['R_budget']}",
+                   "lower --S10_size, --H6_size or --R_budget")
     return out
 
 
@@ -129,4 +136,4 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
         out["matrices"][name] = {"R_budget": p["R_budget"], "shape": [I, J], "methods": methods}
         if out["stopped"]:
             break
-    return ExperimentResult(out, arrays)
+    return ExperimentResult(c.finite_json(out), arrays)

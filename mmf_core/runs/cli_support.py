@@ -7,7 +7,8 @@ to run:
   ``on_event`` prints progress); a spec already done is answered from the store at once;
   one in progress in another process is attached to (its events are followed to the end);
 * ``--background``: the run is submitted to a detached worker process, its id is printed
-  as the last line of stdout, and the command returns at once;
+  as the last line of stdout, and the command returns at once; the command's files
+  (``export``) are written when the run ends (at once if the store already has it);
 * ``--no-store``: the experiment runs here and nothing is written to the store.
 
 Notes for people go to stderr, so stdout stays the command's own output.
@@ -36,13 +37,15 @@ def _note(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def execute(kind: str, params: dict, args: argparse.Namespace, on_event=None) -> ExperimentResult | None:
+def execute(kind: str, params: dict, args: argparse.Namespace, on_event=None, export=None) -> ExperimentResult | None:
     """Run experiment ``kind`` with ``params`` as the flags in ``args`` say.
 
     Returns the result (read back from the store, so a fresh and a cached run give the
     same object), or None when the run was submitted with ``--background`` (the run id has
     then been printed as the last line of stdout). Bad params raise MMFError before
-    anything is written.
+    anything is written. ``export`` (a :class:`mmf_core.commands._export.Export`): the
+    command's files, which with ``--background`` are written here when the run ends (in
+    the foreground the command writes them from the returned result).
     """
     if getattr(args, "no_store", False):
         if getattr(args, "background", False):
@@ -56,10 +59,18 @@ def execute(kind: str, params: dict, args: argparse.Namespace, on_event=None) ->
         handle = store.submit(kind, params)
         if handle.cached:
             _note(f"run {handle.id} is already done; read it with `python -m mmf_core runs show {handle.id}`")
-        elif handle.attached:
-            _note(f"run {handle.id} is already in progress; follow it with `python -m mmf_core runs wait {handle.id}`")
+            if export is not None:
+                written = export.write(store.result(handle.id))
+                _note(f"Saved {len(written)} file(s) to {export.out_dir}: {', '.join(p.name for p in written)}")
         else:
-            _note(f"submitted run {handle.id}; follow it with `python -m mmf_core runs wait {handle.id}`")
+            if handle.attached:
+                _note(f"run {handle.id} is already in progress; "
+                      f"follow it with `python -m mmf_core runs wait {handle.id}`")
+            else:
+                _note(f"submitted run {handle.id}; follow it with `python -m mmf_core runs wait {handle.id}`")
+            if export is not None:
+                export.after_run(store.root, handle.id)
+                _note(f"its files will be written to {export.out_dir} when it is done")
         print(handle.id, flush=True)
         return None
 

@@ -33,13 +33,13 @@ def _json_default(obj):
 
 
 def dumps(obj, *, indent: int | None = None) -> str:
-    """JSON text of ``obj`` (numpy values converted; NaN kept as Python's json writes it)."""
-    return json.dumps(obj, indent=indent, default=_json_default)
+    """JSON text of ``obj`` (numpy values converted); ValueError on NaN or infinity, which JSON lacks."""
+    return json.dumps(obj, indent=indent, default=_json_default, allow_nan=False)
 
 
 def canonical_json(obj) -> str:
     """Canonical JSON text (sorted keys, no spaces): the text a run key is hashed from."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default, allow_nan=True)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default, allow_nan=False)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
