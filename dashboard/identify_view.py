@@ -13,10 +13,13 @@ def scores_table(runs: list[dict], results: dict[str, dict]) -> pd.DataFrame:
         if not res or "MF" not in res or "MMF" not in res:
             continue
         p = run["params"]
-        rows.append({"seeds": f"{p['seed_a']} & {p['seed_b']}", "MF matched": res["MF"]["score"],
-                     "MMF matched": res["MMF"]["score"], "MF raw": res["MF"]["raw_score"],
-                     "MMF raw": res["MMF"]["raw_score"], "run": run["id"]})
-    return pd.DataFrame(rows, columns=["seeds", "MF matched", "MMF matched", "MF raw", "MMF raw", "run"])
+        rows.append({"data": p.get("data", "blockdiag"), "seeds": f"{p['seed_a']} & {p['seed_b']}",
+                     "MF matched": res["MF"]["score"], "MMF matched": res["MMF"]["score"],
+                     "MF raw": res["MF"]["raw_score"], "MMF raw": res["MMF"]["raw_score"],
+                     "MF subspace": res["MF"].get("subspace"), "MMF subspace": res["MMF"].get("subspace"),
+                     "run": run["id"]})
+    return pd.DataFrame(rows, columns=["data", "seeds", "MF matched", "MMF matched", "MF raw", "MMF raw",
+                                       "MF subspace", "MMF subspace", "run"])
 
 
 def verdict(table: pd.DataFrame, margin: float = 0.02) -> tuple[str, str]:
@@ -46,3 +49,94 @@ def verdict(table: pd.DataFrame, margin: float = 0.02) -> tuple[str, str]:
         return "warning", base + (f"MF was clearly more stable in {losses} of {n} {pairs} and MMF in {wins}: "
                                   "in this setting MMF is not more stable than MF.")
     return "info", base + "There is no clear difference between MF and MMF in this setting."
+
+
+# ------------------------------------------------------------------------------ settings (the sweep view)
+#: what makes MMF's factors come out the same twice, as the sweep found it (README, "Identifiability: what
+#: the sweep found"); shown on the page next to the results
+INGREDIENTS = (
+    "What the sweep found (README, *Identifiability: what the sweep found*): MMF finds the same factors twice, "
+    "more reliably than MF, when **both** ingredients are there: (1) the data really has MMF's structure "
+    "(`planted_mmf`: made from known MMF factors), and (2) both runs use the **same, fixed mask shifts** (the "
+    "masks that generated the data). Drop either one and the advantage goes: on the block-diagonal data of the "
+    "reference, with shifts drawn per run, or with shifts learned from a random start, MF is the more stable of "
+    "the two. MF's factors are never pinned down one by one (any rotation of them fits equally well), but the "
+    "space they span is: its subspace score is 1.000 everywhere.")
+
+
+def group_by_setting(runs: list[dict]) -> list[tuple[dict, list[dict]]]:
+    """``[(setting, runs)]``: the runs grouped by everything but their seed pair, in the order
+    each setting first appears."""
+    from mmf_core.experiments.identify_sweep import setting_of
+
+    groups: dict[str, tuple[dict, list[dict]]] = {}
+    for run in runs:
+        setting = setting_of(run["params"])
+        key = repr(sorted(setting.items()))
+        groups.setdefault(key, (setting, []))[1].append(run)
+    return list(groups.values())
+
+
+def sweep_rows(runs: list[dict], results: dict[str, dict]) -> list[dict]:
+    """One summary per setting with at least two finished pairs (the sweep's JSON rows)."""
+    from mmf_core.experiments.identify_sweep import summarize
+
+    rows = []
+    for setting, members in group_by_setting(runs):
+        pairs = [(r["id"], results[r["id"]]) for r in members
+                 if r["id"] in results and "MF" in results[r["id"]] and "MMF" in results[r["id"]]]
+        if len(pairs) >= 2:
+            rows.append(summarize(setting, pairs))
+    return rows
+
+
+def varying_keys(rows: list[dict]) -> list[str]:
+    """The settings that differ between rows (all of them are shown when there is one row)."""
+    if not rows:
+        return []
+    keys = list(rows[0]["settings"])
+    vary = [k for k in keys if len({str(r["settings"][k]) for r in rows}) > 1]
+    return vary or ["data", "shifts"]
+
+
+def sweep_table(rows: list[dict]) -> pd.DataFrame:
+    """The sweep as a table: the varying settings, each model's three scores (mean ± std over
+    pairs), recovery of the truth (matched, planted data) and the verdict."""
+    keys = varying_keys(rows)
+    out = []
+    for r in rows:
+        row = {k: r["settings"][k] for k in keys}
+        row["pairs"] = r["pairs"]
+        for m in ("MF", "MMF"):
+            for s in ("raw", "matched", "subspace"):
+                row[f"{m} {s}"] = f"{r[m][s]['mean']:.3f} ± {r[m][s]['std']:.3f}"
+        for m in ("MF", "MMF"):
+            row[f"{m} vs truth"] = f"{r[m]['truth']['matched']['mean']:.3f}" if "truth" in r[m] else "–"
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def sweep_long(rows: list[dict], x: str) -> pd.DataFrame:
+    """Long table for :func:`dashboard.charts.sweep_lines`: one row per (setting, model,
+    score), the swept setting ``x`` as the x axis (other settings as part of the label)."""
+    keys = [k for k in varying_keys(rows) if k != x]
+    out = []
+    for r in rows:
+        rest = ", ".join(f"{k}={r['settings'][k]}" for k in keys)
+        for m in ("MF", "MMF"):
+            for s in ("raw", "matched", "subspace"):
+                out.append({"method": f"{m} {s}" + (f" ({rest})" if rest else ""), x: r["settings"][x],
+                            "score": r[m][s]["mean"]})
+    return pd.DataFrame(out)
+
+
+def score_bars(rows: list[dict], x: str, score: str) -> pd.DataFrame:
+    """``score``'s mean per setting and model, for a grouped bar chart against ``x`` (other
+    varying settings join the x label)."""
+    keys = [k for k in varying_keys(rows) if k != x]
+    out = []
+    for r in rows:
+        label = str(r["settings"][x]) + "".join(f", {k}={r['settings'][k]}" for k in keys)
+        for m in ("MF", "MMF"):
+            out.append({x: label, "model": m, "score": r[m][score]["mean"]})
+    return pd.DataFrame(out)

@@ -5,26 +5,47 @@ import json
 import streamlit as st
 
 from dashboard import charts, forms, identify_view, runstore, state, ui, watch
+from mmf_core.analysis.identifiability import SCORE_EXPLAINED
+from mmf_core.experiments.identify_sweep import SHIFTS
 
 st.title("Identifiability")
-st.caption("Train the same model twice from different random starts. If the learned factors are the same up to "
-           "their order, the model is identifiable and its factors can be read as meaningful. Each heatmap shows "
-           "the |cosine| between every factor of run a and every factor of run b; the Hungarian algorithm finds "
-           "the best one-to-one matching, and the matched score is the mean of the reordered diagonal.")
+st.caption("Train the same model twice from different random starts. If the learned factors come out the same, "
+           "the model is identifiable and its factors can be read as meaningful. Each seed pair is one such "
+           "comparison; several pairs and a paired test tell a real difference from luck.")
+
+with st.expander("The three scores, in one sentence each", expanded=True):
+    for name in ("raw", "matched", "subspace", "truth"):
+        st.markdown(f"- {SCORE_EXPLAINED[name]}")
+    st.caption("MF can turn its factors into any mix of each other without changing its fit, so only its subspace "
+               "score is fair to it; MMF's masks tie each factor to its position, so its raw score is the natural "
+               "one. The verdict compares the matched score, the reference's own definition, for both models.")
+st.info(identify_view.INGREDIENTS, icon=":material/science:")
+
+DATA = {"planted_mmf": "planted MMF truth (known masks)", "planted_mf": "planted MF truth",
+        "blockdiag": "block-diagonal (the reference)"}
+SHIFT_LABELS = {"fixed": "fixed, shared by both runs", "random": "random per run", "learned": "learned per run",
+                "shared-learned": "learned from a shared start"}
 
 with st.form("ident_form"):
     c = st.columns(4)
-    size = c[0].number_input("Matrix size (I = J)", 6, 1024, 60, step=6, help="K times a block-diagonal matrix")
-    R = c[1].number_input("Rank R", 2, 256, 6)
-    K = c[2].number_input("MMF components K", 1, 64, 4)
-    epochs = c[3].number_input("Epochs", 10, 10000, 600, step=100)
+    data = c[0].selectbox("Data", list(DATA), format_func=DATA.get,
+                          help="planted: made from known factors, so each run is also scored against the truth")
+    size = c[1].number_input("Matrix size (I = J)", 6, 1024, 60, step=6)
+    R = c[2].number_input("Rank R", 2, 256, 6)
+    K = c[3].number_input("MMF components K", 1, 64, 4)
     c = st.columns(4)
-    mode = c[0].radio("Masks", ["fixed_mask", "random_mask"], horizontal=True,
-                      format_func={"fixed_mask": "fixed (shared)", "random_mask": "random per run"}.get,
-                      help="fixed: both runs use the same mask shifts; random: each run draws its own")
-    mask = c[1].selectbox("Mask family", forms.mask_names("dense"), index=forms.mask_names("dense").index("gaussian"))
-    pairs_text = c[2].text_input("Seed pairs", "101-202, 303-404", help="a-b pairs, comma-separated")
-    blocks = c[3].number_input("Blocks", 1, 32, 6)
+    epochs = c[0].number_input("Epochs", 10, 10000, 600, step=100)
+    shifts = c[1].selectbox("Mask shifts", list(SHIFTS), format_func=SHIFT_LABELS.get,
+                            help="fixed: both runs use the same mask shifts (those that made planted data)")
+    mask = c[2].selectbox("Mask family", forms.mask_names("dense"), index=forms.mask_names("dense").index("gaussian"))
+    noise = c[3].number_input("Noise (relative)", -1.0, 10.0, 0.0, step=0.1,
+                              help="noise RMS as a share of the data's RMS entry; 0 = none")
+    c = st.columns([3, 1, 2])
+    pairs_text = c[0].text_input("Seed pairs", "101-202, 303-404, 505-606, 707-808, 909-1010",
+                                 help="a-b pairs, comma-separated; at least 2 for a verdict, 5 or more to trust it")
+    blocks = c[1].number_input("Blocks", 1, 32, 6, help="block-diagonal data only")
+    contrast = c[2].checkbox("Also on the reference's block-diagonal data", value=True,
+                             help="the same settings on the reference's data, side by side")
     go = st.form_submit_button("Compare", type="primary", icon=":material/play_arrow:")
 
 
@@ -50,20 +71,28 @@ def _pairs(text: str) -> list[tuple[int, int]]:
 
 if go:
     with ui.guard():
-        ids = [runstore.submit("identify", {"I": int(size), "J": int(size), "R": int(R), "K": int(K),
-                                            "epochs": int(epochs), "mode": mode, "mask_mode": mask,
-                                            "num_blocks": int(blocks), "seed_a": a, "seed_b": b})
-               for a, b in _pairs(pairs_text)]
+        mode, learn = SHIFTS[shifts]
+        base = {"I": int(size), "J": int(size), "R": int(R), "K": int(K), "epochs": int(epochs), "mode": mode,
+                "learn_shifts": learn, "mask_mode": mask, "num_blocks": int(blocks), "noise": float(noise)}
+        datas = [data] + (["blockdiag"] if contrast and data != "blockdiag" else [])
+        pairs = _pairs(pairs_text)
+        from mmf_core.experiments import identify
+
+        for d in datas:  # every spec checked before any is submitted
+            for a, b in pairs:
+                identify.validate({**base, "data": d, "seed_a": a, "seed_b": b})
+        ids = [runstore.submit("identify", {**base, "data": d, "seed_a": a, "seed_b": b})
+               for d in datas for a, b in pairs]
         state.set_list("ident_runs", ids)
 
 with ui.guard():
     all_runs = {r["id"]: r for r in runstore.list_runs(kind="identify")}
     watching = [r for r in state.get_list("ident_runs") if r in all_runs]
     if not watching and all_runs:  # the newest comparison: the newest run and its siblings (other seed pairs)
-        def _setting(r):
-            return {k: v for k, v in r["params"].items() if k not in ("seed_a", "seed_b")}
+        from mmf_core.experiments.identify_sweep import setting_of
+
         newest = next(iter(all_runs.values()))
-        watching = [i for i, r in all_runs.items() if _setting(r) == _setting(newest)]
+        watching = [i for i, r in all_runs.items() if setting_of(r["params"]) == setting_of(newest["params"])]
     if not watching:
         st.info("Nothing compared yet: choose settings and press **Compare** (or use the Home demo).")
         st.stop()
@@ -71,20 +100,42 @@ with ui.guard():
     done = [i for i in infos if i["status"] == "done"]
     if done:
         results = {i["id"]: runstore.result(i["id"]) for i in done}
+        rows = identify_view.sweep_rows(done, results)
+        st.subheader("Verdict per setting")
+        for r in rows:
+            outcome = r["verdicts"]["matched"]["outcome"]
+            level = {"MMF more stable": "success", "MF more stable": "warning"}.get(outcome, "info")
+            label = ", ".join(f"{k}={r['settings'][k]}" for k in identify_view.varying_keys(rows))
+            getattr(st, level)(f"**{label}** — {r['verdict']}")
+        if not rows:
+            st.info("A verdict needs at least two finished seed pairs of the same settings.")
+        else:
+            st.dataframe(identify_view.sweep_table(rows), hide_index=True, width="stretch")
+            ch = rows[0]["chance"]
+            st.caption(f"Chance level (two unrelated random factor sets of this shape): raw {ch['raw']:.3f}, "
+                       f"matched {ch['matched']:.3f}, subspace {ch['subspace']:.3f}. Scores are mean ± std over "
+                       "seed pairs; 'vs truth' is the matched score against the planted factors.")
+            score = st.radio("Score to chart", ["matched", "raw", "subspace"], horizontal=True, key="ident_score")
+            keys = identify_view.varying_keys(rows)
+            x = st.selectbox("Against", keys, key="ident_x") if len(keys) > 1 else keys[0]
+            st.plotly_chart(charts.bars(identify_view.score_bars(rows, x, score), x, "score", color_by="model",
+                                        x_label=x, y_label=f"{score} score (mean over pairs)",
+                                        title=f"{score} score by {x}"), key="ident_bars")
+        st.subheader("Every seed pair")
         table = identify_view.scores_table(done, results)
-        level, text = identify_view.verdict(table)
-        getattr(st, level)(text)
         st.dataframe(table, hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in ("MF matched", "MMF matched", "MF raw", "MMF raw")})
+                                    for c in table.columns if c.startswith(("MF", "MMF"))})
         pick = st.selectbox("Seed pair to show", [i["id"] for i in done],
-                            format_func=lambda i: f"seeds {all_runs[i]['params']['seed_a']} & "
+                            format_func=lambda i: f"{all_runs[i]['params'].get('data', 'blockdiag')}: seeds "
+                                                  f"{all_runs[i]['params']['seed_a']} & "
                                                   f"{all_runs[i]['params']['seed_b']} ({i})")
         arr = runstore.arrays(pick)
         res = results[pick]
         for name in ("MF", "MMF"):
-            st.markdown(f"**{name}**: raw score {res[name]['raw_score']:.3f} (columns in the order learned), "
-                        f"matched score {res[name]['score']:.3f} (after Hungarian reordering)")
+            st.markdown(f"**{name}**: raw {res[name]['raw_score']:.3f} (factors in the order learned), "
+                        f"matched {res[name]['score']:.3f} (after Hungarian reordering), subspace "
+                        f"{res[name].get('subspace', float('nan')):.3f} (principal angles)")
             c1, c2 = st.columns(2)
             c1.plotly_chart(charts.heatmap(arr[f"{name}_raw"], f"{name}: raw |cosine|"), key=f"id_{name}_raw")
             c2.plotly_chart(charts.heatmap(arr[f"{name}_reordered"], f"{name}: Hungarian-reordered |cosine|",

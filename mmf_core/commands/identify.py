@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from mmf_core.commands._output import json_bytes, progress_printer, write_files
+from mmf_core.commands._export import Export
+from mmf_core.commands._output import check_out_dir, json_bytes, progress_printer
 from mmf_core.runs import cli_support
 
 
@@ -38,13 +39,17 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--fixed_mask_seed", type=int, default=777, help="seed of the shared shifts (fixed_mask mode)")
     p.add_argument("--reorder", action="store_true", help="plot the Hungarian-reordered matrices")
     p.add_argument("--tick_step", type=int, default=8)
+    p.add_argument("--data", default="blockdiag",
+                   help="blockdiag (the reference) | planted_mf | planted_mmf (made from known factors: also scored "
+                        "against them)")
+    p.add_argument("--noise", default="0", help="Gaussian noise RMS relative to the data's RMS entry (>= 0)")
     cli_support.add_store_flags(p)
     p.set_defaults(func=main)
     return p
 
 
 PARAM_KEYS = ("I", "J", "R", "K", "epochs", "lr", "num_blocks", "data_seed", "seed_a", "seed_b", "mode", "mask_mode",
-              "learn_shifts", "fixed_mask_seed", "reorder", "device")
+              "learn_shifts", "fixed_mask_seed", "reorder", "device", "data", "noise")
 
 
 def output_files(result: dict, reorder: bool, tick_step: int = 8) -> dict[str, bytes]:
@@ -63,9 +68,11 @@ def output_files(result: dict, reorder: bool, tick_step: int = 8) -> dict[str, b
 
 def main(args: argparse.Namespace) -> int:
     params = {k: getattr(args, k) for k in PARAM_KEYS}
-    res = cli_support.execute("identify", params, args, on_event=progress_printer(0, ("model", "seed")))
+    export = Export(str(check_out_dir(args.out_dir, "--out_dir")), __name__,
+                    {"reorder": args.reorder, "tick_step": args.tick_step})
+    res = cli_support.execute("identify", params, args, on_event=progress_printer(0, ("model", "seed")), export=export)
     if res is None:
         return 0
-    written = write_files(args.out_dir, output_files(res.result, args.reorder, args.tick_step))
+    written = export.write(res.result)
     print(f"Saved {len(written)} file(s) to {args.out_dir}: {', '.join(p.name for p in written)}")
     return 0

@@ -276,3 +276,97 @@ def planted_mixture_ratings(
 ) -> Ratings:
     """The :class:`Ratings` of :func:`planted_mixture` (same arguments)."""
     return planted_mixture(n_users, n_items, n_groups, rank, density, seed, **options).ratings
+
+
+# ----------------------------------------------------------------------------------------
+# Planted factors (identifiability: recovery against a known truth)
+# ----------------------------------------------------------------------------------------
+PLANTED_SHAPES = ("MF", "MMF")
+
+
+@dataclass
+class PlantedFactors:
+    """A dense matrix generated from known factors, and those factors.
+
+    X : float32 tensor (I, J), ``clean + noise``, what a model is trained on.
+    clean : float32 tensor (I, J), the noiseless matrix the factors give exactly: ``A B^T``
+        for ``shape="MF"``; the dense MMF of ``A, B`` with masks ``mask`` and shifts
+        ``uA, uB`` for ``shape="MMF"``. Frobenius norm ``scale``.
+    A : (I, R), B : (J, R) float32 tensors, the planted factors.
+    uA : (I, K), uB : (J, K) float32 tensors, the planted shifts (None for ``MF``).
+    shape, mask, K, noise : how it was made; ``noise`` is the noise RMS relative to the
+        clean matrix's RMS entry.
+    """
+
+    X: torch.Tensor
+    clean: torch.Tensor
+    A: torch.Tensor
+    B: torch.Tensor
+    uA: torch.Tensor | None
+    uB: torch.Tensor | None
+    shape: str
+    mask: str
+    K: int
+    noise: float
+
+
+def planted_model(shape: str, A: torch.Tensor, B: torch.Tensor, K: int = 1, mask: str = "gaussian",
+                  shifts: tuple[torch.Tensor, torch.Tensor] | None = None):
+    """The MF / dense MMF model whose factors are exactly ``A, B`` (and ``shifts``)."""
+    from mmf_core.models import MF, MMF
+
+    I, R = A.shape
+    J = B.shape[0]
+    if shape == "MF":
+        model = MF(I, J, R)
+    elif shape == "MMF":
+        model = MMF(I, J, R, K, mask_A=mask, mask_B=mask, shift_mode="fixed", shifts=shifts, form="dense")
+    else:
+        raise MMFError(f"unknown planted shape {shape!r}; choose one of {', '.join(PLANTED_SHAPES)}")
+    with torch.no_grad():
+        model.A.copy_(A)
+        model.B.copy_(B)
+    return model
+
+
+def planted_factors(I: int, J: int, R: int, K: int = 1, shape: str = "MF", mask: str = "gaussian",
+                    shifts: tuple[torch.Tensor, torch.Tensor] | None = None, noise: float = 0.0, seed: int = 0,
+                    scale: float | None = None) -> PlantedFactors:
+    """A matrix made from known rank-``R`` factors (MF-shaped or MMF-shaped) plus noise.
+
+    ``A`` and ``B`` are N(0, 1) draws (private generator seeded with ``seed``), rescaled by
+    one common factor so the clean matrix has Frobenius norm ``scale`` (default ``K``, the
+    identifiability target's norm). For ``shape="MMF"`` the shifts are ``shifts`` (shapes
+    (I, K), (J, K)) or, if None, uniform in [0, 2) from the same generator. Noise is
+    N(0, 1) times ``noise`` times the clean RMS entry.
+    """
+    I, J = _check_shape(I, J)
+    R, K = _int_at_least(R, "R", 1), _int_at_least(K, "K", 1)
+    if R > min(I, J):
+        raise MMFError(f"R={R} is larger than the matrix ({I} x {J}); use R <= {min(I, J)}")
+    if shape not in PLANTED_SHAPES:
+        raise MMFError(f"unknown planted shape {shape!r}; choose one of {', '.join(PLANTED_SHAPES)}")
+    if not (isinstance(noise, (int, float)) and not isinstance(noise, bool) and np.isfinite(noise) and noise >= 0):
+        raise MMFError(f"noise must be a number >= 0, got {noise!r}")
+    gen = torch.Generator().manual_seed(int(seed))
+    A = torch.randn(I, R, generator=gen)
+    B = torch.randn(J, R, generator=gen)
+    uA = uB = None
+    if shape == "MMF":
+        if shifts is None:
+            uA = torch.rand(I, K, generator=gen) * 2.0
+            uB = torch.rand(J, K, generator=gen) * 2.0
+        else:
+            uA, uB = (torch.as_tensor(s, dtype=torch.float32).clone() for s in shifts)
+    E = torch.randn(I, J, generator=gen)
+    with torch.no_grad():
+        clean = planted_model(shape, A, B, K, mask, (uA, uB) if shape == "MMF" else None).reconstruct()
+        norm = float(torch.linalg.norm(clean))
+        if not np.isfinite(norm) or norm <= 0:
+            raise MMFError(f"the planted {shape} matrix is zero (mask {mask!r} gives no weight); choose another mask")
+        c = float(np.sqrt((K if scale is None else float(scale)) / norm))
+        A, B = A * c, B * c
+        clean = planted_model(shape, A, B, K, mask, (uA, uB) if shape == "MMF" else None).reconstruct()
+        rms = float(torch.linalg.norm(clean)) / np.sqrt(I * J)
+        X = clean + float(noise) * rms * E
+    return PlantedFactors(X, clean, A, B, uA, uB, shape, str(mask), K, float(noise))
