@@ -29,10 +29,12 @@ def completion_specs(dataset: str, *, R: int, K_list: list[int], masks: list[str
                      epochs: int, seeds: list[int], batch_size: int, patience: int, use_bias: bool,
                      test_ratio: float, val_ratio: float, budget_matched: bool = True,
                      extra_models: list[str] | tuple = (), n_tastes: int = 4, split: str = "per_user") -> list[dict]:
-    """One ``complete`` spec per MMF setting (K x mask x shift mode). Every run also trains
-    the MF baseline at rank R with the same seeds and split, so the MF curve is shared.
-    ``extra_models`` (keys of :data:`EXTRA_MODELS`) are trained once, in the first run;
-    ``split`` is a key of :data:`SPLIT_LABELS`.
+    """``complete`` specs: first one that trains only the MF baseline at rank R (with the
+    ``extra_models``, keys of :data:`EXTRA_MODELS`), then one that trains only MMF per MMF
+    setting (K x mask x shift mode), all with the same seeds and split (``split`` is a key of
+    :data:`SPLIT_LABELS`). The MF spec holds no MMF setting, so every choice of MMF settings
+    with the same shared ones makes the same MF spec: the store trains it once and answers
+    it again from disk.
 
     With ``budget_matched``, a setting whose learned shifts would add parameters lowers
     MMF's rank... which the ``complete`` experiment cannot do without lowering MF's too, so
@@ -57,20 +59,20 @@ def completion_specs(dataset: str, *, R: int, K_list: list[int], masks: list[str
             raise MMFError(f"unknown model {m!r}; choose among {', '.join(EXTRA_MODELS)}")
     if split not in SPLIT_LABELS:
         raise MMFError(f"unknown split {split!r}; choose one of {', '.join(SPLIT_LABELS)}")
-    specs = []
+    shared = {"dataset": dataset, "R": int(R), "epochs": int(epochs), "seeds": [int(s) for s in seeds],
+              "batch_size": int(batch_size), "patience": int(patience), "use_bias": bool(use_bias),
+              "test_ratio": float(test_ratio), "val_ratio": float(val_ratio)}
+    if split != "per_user":
+        shared["split"] = split
+    mf = {**shared, "models": ["baseline"]}
+    if extra_models:
+        mf["extra_models"] = list(extra_models)
+        if "tastes" in extra_models:
+            mf["n_tastes"] = int(n_tastes)
+    specs = [{"kind": "complete", "params": mf}]
     for K, mask, shift in itertools.product(K_list, masks, shift_modes):
-        params = {
-            "dataset": dataset, "R": int(R), "K": int(K), "mask_mode_A": mask, "mask_mode_B": mask,
-            "shift_mode": shift, "epochs": int(epochs), "seeds": [int(s) for s in seeds],
-            "batch_size": int(batch_size), "patience": int(patience), "use_bias": bool(use_bias),
-            "test_ratio": float(test_ratio), "val_ratio": float(val_ratio)}
-        if split != "per_user":
-            params["split"] = split
-        if extra_models and not specs:
-            params["extra_models"] = list(extra_models)
-            if "tastes" in extra_models:
-                params["n_tastes"] = int(n_tastes)
-        specs.append({"kind": "complete", "params": params})
+        specs.append({"kind": "complete", "params": {**shared, "models": ["mmf"], "K": int(K), "mask_mode_A": mask,
+                                                     "mask_mode_B": mask, "shift_mode": shift}})
     return specs
 
 
@@ -116,7 +118,8 @@ def mf_key(params: dict) -> tuple:
 
 def live_curves(runs: list[dict], events: dict[str, list[dict]]) -> dict[str, pd.DataFrame]:
     """Curves of several ``complete`` runs on one chart: one per (model setting, seed);
-    MF baselines with identical settings appear once."""
+    MF baselines with identical settings appear once (from the MF-only run of
+    :func:`completion_specs`, or the first of older runs that each trained MF)."""
     curves: dict[str, pd.DataFrame] = {}
     seen_mf: set = set()
     n_seeds = max((len(r["params"].get("seeds") or [0]) for r in runs), default=1)
@@ -145,7 +148,9 @@ def live_curves(runs: list[dict], events: dict[str, list[dict]]) -> dict[str, pd
 
 
 def results_table(runs: list[dict], results: dict[str, dict]) -> pd.DataFrame:
-    """One row per model setting (mean ± std over seeds): RMSE, MAE, params, best epoch, time."""
+    """One row per model setting (mean ± std over seeds): RMSE, MAE, params, best epoch, time.
+    A run contributes the models it trained (a one-model run one, or MF with its extras);
+    MF (and NMF, tastes) with the same shared settings appear once."""
     rows = []
     seen_mf = set()
     for run in runs:

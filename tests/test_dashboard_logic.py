@@ -28,18 +28,20 @@ def test_verdict_is_honest_both_ways():
     assert level == "warning" and "not more stable" in text
 
 
-def test_completion_specs_one_run_per_setting_and_bad_settings():
+def test_completion_specs_one_mf_run_then_one_run_per_mmf_setting_and_bad_settings():
     kw = dict(R=8, K_list=[2, 4], masks=["gaussian", "psin"], shift_modes=["zero"], epochs=3, seeds=[0, 1],
               batch_size=64, patience=2, use_bias=True, test_ratio=0.1, val_ratio=0.05)
     specs = training.completion_specs("/d.csv", **kw)
-    assert len(specs) == 4 and {s["kind"] for s in specs} == {"complete"}
-    assert {(s["params"]["K"], s["params"]["mask_mode_A"]) for s in specs} == {(2, "gaussian"), (2, "psin"),
-                                                                              (4, "gaussian"), (4, "psin")}
+    assert len(specs) == 5 and {s["kind"] for s in specs} == {"complete"}
+    assert specs[0]["params"]["models"] == ["baseline"] and "K" not in specs[0]["params"]
+    assert {s["params"]["models"][0] for s in specs[1:]} == {"mmf"}
+    assert {(s["params"]["K"], s["params"]["mask_mode_A"]) for s in specs[1:]} == {(2, "gaussian"), (2, "psin"),
+                                                                                  (4, "gaussian"), (4, "psin")}
     with pytest.raises(MMFError, match="smaller than the rank"):
         training.completion_specs("/d.csv", **{**kw, "K_list": [8]})
     with pytest.raises(MMFError, match="budget-matched"):
         training.completion_specs("/d.csv", **{**kw, "shift_modes": ["learned"]})
-    assert len(training.completion_specs("/d.csv", **{**kw, "shift_modes": ["learned"]}, budget_matched=False)) == 4
+    assert len(training.completion_specs("/d.csv", **{**kw, "shift_modes": ["learned"]}, budget_matched=False)) == 5
     with pytest.raises(MMFError, match="mask"):
         training.completion_specs("/d.csv", **{**kw, "masks": []})
 

@@ -68,8 +68,8 @@ def test_train_page_offers_the_models_counts_and_the_data_pages_split():
     button(at, "Train").click().run()  # submits: the counts follow the form values
     cap = " ".join(c.value for c in at.caption)
     assert "NMF R=16:" in cap and "mixture of tastes C=4 (rank" in cap
-    runs = store().list_runs()
-    assert len(runs) == 2 and sum("extra_models" in r.params for r in runs) == 1
+    runs = store().list_runs()  # MF with the extras, then MMF K=2 and K=4
+    assert len(runs) == 3 and [r.params["models"] for r in runs if "extra_models" in r.params] == [["baseline"]]
     assert {r.params.get("split") for r in runs} == {"random"}
 
 
@@ -85,7 +85,7 @@ def test_train_page_trains_the_extra_models_into_the_table():
     assert_clean(at) and errors(at) == []
     s = store()
     infos = [s.wait(i.id, timeout=300) for i in s.list_runs()]
-    assert [i.status for i in infos] == ["done"], [(i.status, i.message) for i in infos]
+    assert [i.status for i in infos] == ["done", "done"], [(i.status, i.message) for i in infos]
     at.run()
     assert_clean(at)
     table = at.dataframe[0].value

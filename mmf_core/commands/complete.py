@@ -3,14 +3,17 @@
 Writes ``{dataset}_R{R}_K{K}_seed{seed}.json`` per seed and ``{dataset}_R{R}_K{K}_agg.json``
 (keys ``baseline`` and ``mmf`` with test_rmse_mean/std, test_mae_mean/std,
 time_sec_mean/std, ...) into ``--save_dir``; with ``--plot_curves`` also the validation
-curves ``{dataset}_curves_R{R}_K{K}_seed{seed}.png``.
+curves ``{dataset}_curves_R{R}_K{K}_seed{seed}.png``. ``--models baseline`` (or ``mmf``)
+trains one of the two; its files are named ``{dataset}_R{R}_MF...`` (``..._R{R}_K{K}_MMF...``)
+and hold only that model.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from mmf_core.commands._output import json_bytes, progress_printer, write_files
+from mmf_core.commands._export import Export
+from mmf_core.commands._output import check_out_dir, json_bytes, progress_printer
 from mmf_core.runs import cli_support
 
 
@@ -60,6 +63,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--n_tastes", type=int, default=None, help="tastes per user of the mixture of tastes (default 4)")
     p.add_argument("--split", default=None,
                    help="per_user (default, the reference's), random, temporal or leave_last (.mat data: fixed)")
+    p.add_argument("--optimizer_rows", default=None,
+                   help="auto (default): lazy Adam over the rows a batch touches when the user and item tables "
+                   "are large against the batch, else Adam over whole tables (the reference's); dense | sparse force one")
+    p.add_argument("--models", default=None,
+                   help="baseline,mmf (default: both, as the reference); baseline or mmf trains only that one")
     p.add_argument("--save_dir", default="./results_mmf")
     cli_support.add_store_flags(p)
     p.set_defaults(func=main)
@@ -69,7 +77,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 PARAM_KEYS = ("dataset", "data_dir", "download", "seeds", "seed_start", "num_seeds", "val_ratio", "test_ratio",
               "rating_min", "rating_max", "R", "K", "use_bias", "mask_mode_A", "mask_mode_B", "epochs", "batch_size",
               "patience", "lr_baseline", "lr_factors", "lr_shifts", "weight_decay", "shift_mode", "shift_init",
-              "shift_std", "mu_mode", "device", "extra_models", "n_tastes", "split")
+              "shift_std", "mu_mode", "device", "extra_models", "n_tastes", "split", "optimizer_rows", "models")
 
 
 def output_files(result: dict, plot_curves: bool = False) -> dict[str, bytes]:
@@ -82,17 +90,37 @@ def output_files(result: dict, plot_curves: bool = False) -> dict[str, bytes]:
             from mmf_core.plots import completion_curves
 
             name = stem.split("_R")[0]
-            curves = {"Baseline MF": s["baseline"].get("val_rmse_curve", []), "MMF": s["mmf"].get("val_rmse_curve", [])}
-            title = f"{name} | R={s['config']['R']} | K={s['config']['K']} | seed={s['seed']}"
-            files[f"{name}_curves_R{s['config']['R']}_K{s['config']['K']}_seed{s['seed']}.png"] = completion_curves(curves, title)
+            from mmf_core.experiments.complete import models_tag
+
+            cfg = s["config"]
+            trained = [key for key in ("baseline", "mmf") if key in s]  # a one-model run has one
+            curves = {label: [float("nan") if v is None else v for v in s[key].get("val_rmse_curve", [])]
+                      for label, key in (("Baseline MF", "baseline"), ("MMF", "mmf")) if key in s}  # null: no value
+            k_part = f"_K{cfg['K']}" if "K" in cfg else ""
+            title = f"{name} | R={cfg['R']}" + (f" | K={cfg['K']}" if "K" in cfg else "") + f" | seed={s['seed']}"
+            files[f"{name}_curves_R{cfg['R']}{k_part}{models_tag(trained)}_seed{s['seed']}.png"] = (
+                completion_curves(curves, title))
     if result.get("agg"):
         files[f"{stem}_agg.json"] = json_bytes(result["agg"])
     return files
 
 
+def _check_cheap(params: dict) -> None:
+    """Refuse bad params, and data the run cannot use (an empty test part, too much memory),
+    before anything is written or trained."""
+    from mmf_core.experiments import validate_params
+    from mmf_core.experiments.complete import check_data
+
+    p = validate_params("complete", params)
+    check_data(p, seeds=p["seeds"][:1])  # whether a part is empty does not depend on the seed
+
+
 def main(args: argparse.Namespace) -> int:
     params = {k: getattr(args, k) for k in PARAM_KEYS}
-    res = cli_support.execute("complete", params, args, on_event=progress_printer(args.print_every, ("model", "seed")))
+    _check_cheap(params)
+    export = Export(str(check_out_dir(args.save_dir, "--save_dir")), __name__, {"plot_curves": args.plot_curves})
+    res = cli_support.execute("complete", params, args,
+                              on_event=progress_printer(args.print_every, ("model", "seed")), export=export)
     if res is None:
         return 0
     r = res.result
@@ -104,6 +132,6 @@ def main(args: argparse.Namespace) -> int:
             a = r["agg"][key]
             print(f"{label:12s} test RMSE {a['test_rmse_mean']:.4f} ± {a['test_rmse_std']:.4f}  "
                   f"MAE {a['test_mae_mean']:.4f}  time {a['time_sec_mean']:.1f}s")
-    written = write_files(args.save_dir, output_files(r, plot_curves=args.plot_curves))
+    written = export.write(r)
     print(f"Saved {len(written)} file(s) to {args.save_dir}: {', '.join(p.name for p in written)}")
     return 0

@@ -10,7 +10,14 @@ aggregate over seeds.
 Optional extras (absent from the params, results and run key unless asked for):
 ``extra_models`` trains NMF and/or a mixture of tastes (rank chosen so it has at most MF's
 parameters) with the baseline's protocol, reported under ``nmf`` / ``tastes``; ``split``
-picks ``random``, ``temporal`` or ``leave_last`` instead of the per-user split.
+picks ``random``, ``temporal`` or ``leave_last`` instead of the per-user split;
+``optimizer_rows`` ("dense" / "sparse") overrides the automatic choice of the update path
+(:func:`mmf_core.lazy_adam.choose_rows`: lazy Adam over the touched rows for large tables);
+``models`` trains only ``["baseline"]`` or only ``["mmf"]``. A one-model run leaves the other
+model's settings out of its canonical params (MMF's K, masks, shifts and learning rates from
+a baseline-only run; ``lr_baseline`` from an MMF-only one), so the baseline runs of several MMF
+settings are one run in the store; extra models go with the baseline. Its result and arrays
+hold only the models it trained.
 """
 
 from __future__ import annotations
@@ -26,12 +33,18 @@ from mmf_core.device import pick_device
 from mmf_core.errors import MMFError
 from mmf_core.experiments import ExperimentResult, RunContext
 from mmf_core.experiments import _common as c
+from mmf_core.lazy_adam import OPTIMIZER_ROWS
 
 SHIFT_MODES = ("zero", "random", "learned")
 SHIFT_INITS = ("zero", "random")
 MU_MODES = ("train_mean", "fixed3")
 EXTRA_MODELS = ("nmf", "tastes")
+CORE_MODELS = ("baseline", "mmf")  # what ``models`` chooses from; both by default
+# settings only MMF uses (left out of a baseline-only run's params), and only the baseline uses
+MMF_ONLY = ("K", "mask_mode_A", "mask_mode_B", "lr_factors", "lr_shifts", "shift_mode", "shift_init", "shift_std")
+BASELINE_ONLY = ("lr_baseline",)
 SPLITS = ("per_user", "random", "temporal", "leave_last")
+MAX_RATING = 1e9  # the largest |rating_min| and |rating_max|
 # result key -> the ``model`` tag of its events and arrays
 MODEL_NAMES = {"baseline": "MF", "mmf": "MMF", "nmf": "NMF", "tastes": "Tastes"}
 
@@ -72,6 +85,8 @@ DEFAULTS = {
     "extra_models": None,  # subset of EXTRA_MODELS, trained like the baseline (lr_baseline)
     "n_tastes": 4,  # C of the mixture of tastes
     "split": "per_user",  # one of SPLITS (``.mat`` data keep their fixed split)
+    "optimizer_rows": "auto",  # auto | dense | sparse: Adam over whole tables or lazy Adam over touched rows
+    "models": None,  # subset of CORE_MODELS; None: both, as the reference
 }
 
 
@@ -86,10 +101,16 @@ def validate(params: dict) -> dict:
     out["dataset"] = ds
     out["data_dir"] = None if p["data_dir"] in (None, "") else str(p["data_dir"])
     out["download"] = c.as_bool(p["download"], "download")
-    seeds = c.int_list(p["seeds"], "seeds") if p["seeds"] is not None else []
+    seeds = c.seed_list(p["seeds"], "seeds") if p["seeds"] is not None else []
     if not seeds:
-        start = c.as_int(p["seed_start"], "seed_start")
-        seeds = list(range(start, start + c.as_int(p["num_seeds"], "num_seeds", 1)))
+        start = c.seed(p["seed_start"], "seed_start")
+        n = c.as_int(p["num_seeds"], "num_seeds", 1, c.MAX_SEEDS)
+        if start + n > c.SEED_LIMIT:
+            raise MMFError(f"seed_start={start} with num_seeds={n} goes past the largest seed {c.SEED_LIMIT - 1}; "
+                           "lower seed_start or num_seeds")
+        seeds = list(range(start, start + n))
+    if len(seeds) > c.MAX_SEEDS:
+        raise MMFError(f"{len(seeds)} seeds are too many for one run (at most {c.MAX_SEEDS}); split the sweep")
     if len(set(seeds)) != len(seeds):
         raise MMFError(f"seeds repeat: {seeds}; give each seed once")
     out["seeds"] = seeds
@@ -97,13 +118,14 @@ def validate(params: dict) -> dict:
     out["test_ratio"] = c.as_float(p["test_ratio"], "test_ratio", 0.0, 1.0, low_open=True, high_open=True)
     if out["val_ratio"] + out["test_ratio"] >= 1.0:
         raise MMFError(f"val_ratio + test_ratio must be below 1, got {out['val_ratio']} + {out['test_ratio']}")
-    for k in ("rating_min", "rating_max"):
-        out[k] = None if p[k] is None else c.as_float(p[k], k)
+    for k in ("rating_min", "rating_max"):  # bounded: predictions are clamped in float32
+        out[k] = None if p[k] is None else c.as_float(p[k], k, low=-MAX_RATING, high=MAX_RATING)
     if out["rating_min"] is not None and out["rating_max"] is not None and out["rating_min"] >= out["rating_max"]:
         raise MMFError(f"rating_min ({out['rating_min']}) must be below rating_max ({out['rating_max']})")
+    models = _models(p["models"])
     out["R"] = c.as_int(p["R"], "R", 1)
     out["K"] = c.as_int(p["K"], "K", 1)
-    if out["K"] >= out["R"]:
+    if "mmf" in models and out["K"] >= out["R"]:
         raise MMFError(f"K={out['K']} must be smaller than R={out['R']}; lower --K or raise --R")
     out["use_bias"] = c.as_bool(p["use_bias"], "use_bias")
     out["mask_mode_A"] = c.mask(p["mask_mode_A"], "mask_mode_A", "observed")
@@ -113,15 +135,22 @@ def validate(params: dict) -> dict:
     out["patience"] = c.as_int(p["patience"], "patience", 1)
     for k in ("lr_baseline", "lr_factors", "lr_shifts"):
         out[k] = c.lr(p[k], k)
-    out["weight_decay"] = c.as_float(p["weight_decay"], "weight_decay", low=0.0)
+    out["weight_decay"] = c.penalty(p["weight_decay"], "weight_decay")
     out["shift_mode"] = c.choice(p["shift_mode"], "shift_mode", SHIFT_MODES)
     out["shift_init"] = c.choice(p["shift_init"], "shift_init", SHIFT_INITS)
-    out["shift_std"] = c.as_float(p["shift_std"], "shift_std", low=0.0)
+    out["shift_std"] = c.as_float(p["shift_std"], "shift_std", low=0.0, high=c.MAX_PENALTY)
     out["mu_mode"] = c.choice(p["mu_mode"], "mu_mode", MU_MODES)
     out["device"] = c.device(p["device"])
     extra = [x.strip() for x in c.str_list(p["extra_models"] or []) if x.strip()]
     for x in extra:
         c.choice(x, "extra_models entry", EXTRA_MODELS)
+    if extra and "baseline" not in models:
+        raise MMFError(f"extra_models ({', '.join(extra)}) are trained with the baseline, which models={models} "
+                       "leaves out; add baseline to models or drop extra_models")
+    if models != list(CORE_MODELS):
+        for k in MMF_ONLY if "mmf" not in models else BASELINE_ONLY:
+            del out[k]
+        out["models"] = models
     if extra:
         out["extra_models"] = [m for m in EXTRA_MODELS if m in extra]  # canonical order, no repeats
     n_tastes = c.as_int(p["n_tastes"], "n_tastes", 1)
@@ -130,12 +159,34 @@ def validate(params: dict) -> dict:
     split = c.choice(p["split"], "split", SPLITS)
     if split != "per_user":
         out["split"] = split
+    rows = c.choice(p["optimizer_rows"], "optimizer_rows", OPTIMIZER_ROWS)
+    if rows != "auto":
+        out["optimizer_rows"] = rows
     return out
 
 
+def _models(value) -> list[str]:
+    """``models`` in canonical order: both core models for None, else a non-empty subset."""
+    if value is None:
+        return list(CORE_MODELS)
+    given = [x.strip() for x in c.str_list(value) if x.strip()]
+    if not given:
+        raise MMFError(f"models is empty; choose {' and/or '.join(CORE_MODELS)} (e.g. --models baseline,mmf)")
+    for x in given:
+        c.choice(x, "models entry", CORE_MODELS)
+    return [m for m in CORE_MODELS if m in given]
+
+
 def file_stem(params: dict) -> str:
-    """``{dataset}_R{R}_K{K}``: the stem of the reference's output files."""
-    return f"{Path(params['dataset']).name}_R{params['R']}_K{params['K']}"
+    """``{dataset}_R{R}_K{K}``: the stem of the reference's output files (a one-model run:
+    ``{dataset}_R{R}_MF`` or ``{dataset}_R{R}_K{K}_MMF``)."""
+    stem = f"{Path(params['dataset']).name}_R{params['R']}" + (f"_K{params['K']}" if "K" in params else "")
+    return stem + models_tag(params.get("models", CORE_MODELS))
+
+
+def models_tag(models) -> str:
+    """``""`` when both core models are trained, else ``_MF`` or ``_MMF`` (for file names)."""
+    return "" if set(CORE_MODELS) <= set(models) else "".join(f"_{MODEL_NAMES[m]}" for m in models)
 
 
 def _load(p: dict):
@@ -143,6 +194,61 @@ def _load(p: dict):
 
     opts = {"download": True} if p["download"] else {}
     return load_ratings(p["dataset"], data_dir=p["data_dir"], **opts)
+
+
+def estimate_bytes(p: dict, n_users: int, n_items: int, n_ratings: int) -> int:
+    """Upper estimate of the memory one seed's training needs (one model at a time)."""
+    row_masks = p.get("shift_mode", "zero") != "zero" or p.get("shift_init", "zero") != "zero"
+    return c.observed_fit_bytes(n_users, n_items, n_ratings, p["R"], p["batch_size"], K=p.get("K", 0),
+                                row_masks=row_masks)
+
+
+def check_data(p: dict, r=None, seeds=None) -> None:
+    """Refuse (one-line MMFError) data the run cannot use: no ratings, more memory than
+    the limit, or a split with an empty train or test part. ``r``: the loaded ratings
+    (loaded here when None); ``seeds``: the seeds whose split is checked (all by default)."""
+    r = _load(p) if r is None else r
+    if r.n_ratings == 0:
+        raise MMFError(f"{p['dataset']} holds no ratings; give a data set with ratings")
+    c.check_rating_size(r.ratings, p["dataset"])
+    lo, hi = rating_range(p, r)
+    if lo >= hi:
+        raise MMFError(f"the rating range {lo:g}..{hi:g} is empty (rating_min and rating_max, or the data's smallest "
+                       "and largest rating); pass --rating_min below --rating_max")
+    c.check_memory(estimate_bytes(p, r.n_users, r.n_items, r.n_ratings),
+                   f"complete on {p['dataset']} ({r.n_users} users, {r.n_items} items, {r.n_ratings} ratings) "
+                   f"with R={p['R']}, batch_size={p['batch_size']}", "lower --R or --batch_size")
+    for seed in p["seeds"] if seeds is None else seeds:
+        check_split(p, r, _split(r, p, seed), seed)
+
+
+def rating_range(p: dict, r) -> tuple[float, float]:
+    """Where predictions are clamped: ``rating_min`` / ``rating_max``, else the data's range."""
+    lo = float(np.min(r.ratings)) if p["rating_min"] is None else p["rating_min"]
+    hi = float(np.max(r.ratings)) if p["rating_max"] is None else p["rating_max"]
+    return lo, hi
+
+
+def check_split(p: dict, r, split, seed: int) -> None:
+    """A one-line MMFError when the split of ``seed`` leaves no train or no test ratings."""
+    method = "fixed" if r.fixed_split and "mat" in r.fixed_split else p.get("split", "per_user")
+    for part, rows in (("train", split.train), ("test", split.test)):
+        if len(rows) != 0:
+            continue
+        if part == "train":
+            fix = "lower --test_ratio and --val_ratio, or use a data set with more ratings"
+        elif method == "per_user":
+            fix = ("the per_user split keeps users with fewer than 3 ratings wholly in train; use --split random or "
+                   "a data set with more ratings per user")
+        elif method == "leave_last":
+            fix = ("leave_last keeps users with too few ratings wholly in train; use --split random or a data set "
+                   "with more ratings per user")
+        elif method == "fixed":
+            fix = "the file's own split has no test ratings; use a data set with a test part"
+        else:
+            fix = f"test_ratio={p['test_ratio']:g} of {r.n_ratings} ratings rounds to none; raise --test_ratio"
+        raise MMFError(f"the {part} part of {p['dataset']}'s {method} split (seed {seed}) is empty "
+                       f"({r.n_ratings} ratings, {r.n_users} users); {fix}")
 
 
 def _split(r, p: dict, seed: int):
@@ -163,7 +269,7 @@ def _split(r, p: dict, seed: int):
 
 def model_keys(p: dict) -> tuple[str, ...]:
     """Result keys of the models a run trains, in training order."""
-    return ("baseline", "mmf", *p.get("extra_models", ()))
+    return (*p.get("models", CORE_MODELS), *p.get("extra_models", ()))
 
 
 def tastes_rank(n_users: int, n_items: int, R: int, n_tastes: int) -> int:
@@ -208,9 +314,10 @@ def aggregate(p: dict, summaries: list[dict]) -> dict:
             "test_rmse": [x["test_rmse"] for x in rs], "test_mae": [x["test_mae"] for x in rs],
             "best_epoch": [x["best_epoch"] for x in rs], "train_time_sec": [x["train_time_sec"] for x in rs],
         }
-    trm, trs = _mean_std([s["mmf"]["train_time_sec"] / max(s["baseline"]["train_time_sec"], 1e-12)
-                          for s in summaries])
-    out["time_ratio(mmf/baseline)"] = {"mean": trm, "std": trs}
+    if set(CORE_MODELS) <= set(model_keys(p)):
+        trm, trs = _mean_std([s["mmf"]["train_time_sec"] / max(s["baseline"]["train_time_sec"], 1e-12)
+                              for s in summaries])
+        out["time_ratio(mmf/baseline)"] = {"mean": trm, "std": trs}
     return out
 
 
@@ -222,10 +329,8 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
     p = params
     dev = pick_device(p["device"] or ctx.device)
     r = _load(p)
-    if r.n_ratings == 0:
-        raise MMFError(f"{p['dataset']} holds no ratings")
-    lo = float(np.min(r.ratings)) if p["rating_min"] is None else p["rating_min"]
-    hi = float(np.max(r.ratings)) if p["rating_max"] is None else p["rating_max"]
+    check_data(p, r, seeds=())  # no ratings / too much memory; each split is checked below
+    lo, hi = rating_range(p, r)
     summaries: list[dict] = []
     arrays: dict[str, np.ndarray] = {}
     stopped = False
@@ -241,6 +346,7 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
                 arrays[f"val_rmse__{name}__seed{seed}"] = np.asarray(summary[key].get("val_rmse_curve", []), float)
             continue
         split = _split(r, p, seed)
+        check_split(p, r, split, seed)
         train, val, test = r.subset(split.train), r.subset(split.val), r.subset(split.test)
         mu = float(np.mean(train[2])) if p["mu_mode"] == "train_mean" and len(train[2]) else 3.0
         results = {}
@@ -275,7 +381,7 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
                 model, train, val, epochs=p["epochs"], batch_size=p["batch_size"], patience=p["patience"],
                 rating_range=(lo, hi), on_event=on_event, should_stop=ctx.should_stop, seed=int(seed), device=dev,
                 weight_decay=p["weight_decay"], checkpoint_dir=(ckpt_root / f"seed{seed}") if ckpt_root else None,
-                checkpoint_name=f"{key}.pt", **lrs,
+                checkpoint_name=f"{key}.pt", optimizer_rows=p.get("optimizer_rows", "auto"), **lrs,
             )
             t0 = time.perf_counter()
             m = evaluate(model, test, (lo, hi))
@@ -290,6 +396,7 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
                 "train_time_sec": seconds,
                 "epochs_run": int(fit.epochs_run),
                 "epoch_sec": float(fit.seconds) / max(1, int(fit.epochs_run)),
+                "optimizer_rows": fit.optimizer_rows,
                 "val_rmse_curve": curve,
             }
             arrays[f"val_rmse__{name}__seed{seed}"] = np.asarray(curve, dtype=np.float64)
@@ -310,12 +417,12 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
             "mu": mu,
             "config": {k: p[k] for k in ("R", "K", "use_bias", "mask_mode_A", "mask_mode_B", "shift_mode",
                                          "shift_init", "shift_std", "lr_shifts", "epochs", "batch_size",
-                                         "lr_baseline", "lr_factors", "patience", "mu_mode")}
+                                         "lr_baseline", "lr_factors", "patience", "mu_mode") if k in p}
             | {"device": dev.type},
-            "baseline": results["baseline"],
-            "mmf": results["mmf"],
         }
-        for key in p.get("extra_models", ()):
+        if "models" in p:  # a one-model run says which
+            summary["config"]["models"] = p["models"]
+        for key in model_keys(p):
             summary[key] = results[key]
         if p.get("split", "per_user") != "per_user":
             summary["split"]["method"] = p["split"]
@@ -323,7 +430,7 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
         if done_file is not None:
             done_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = done_file.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(summary))
+            tmp.write_text(json.dumps(c.finite_json(summary), allow_nan=False))
             tmp.replace(done_file)
         if ctx.should_stop() and seed != p["seeds"][-1]:
             stopped = True
@@ -337,4 +444,4 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
         "stopped": stopped,
         "device": dev.type,
     }
-    return ExperimentResult(result, arrays)
+    return ExperimentResult(c.finite_json(result), arrays)

@@ -25,6 +25,13 @@ class FactorModel(nn.Module):
 
     #: names of parameters that are shifts (trained with ``lr_shifts``)
     shift_param_names: tuple[str, ...] = ()
+    #: names of the top-level parameters / buffers indexed by row (first dimension
+    #: ``n_rows``) and by column (``n_cols``). A model that names them promises that
+    #: ``predict(users, items)`` reads them only at ``users`` / ``items``, so a training
+    #: step may swap in just the rows of a batch (row-sparse updates, ``mmf_core.lazy_adam``).
+    #: Names whose attribute is None (no biases, no shifts) are skipped.
+    row_tables: tuple[str, ...] = ()
+    col_tables: tuple[str, ...] = ()
 
     def __init__(self, n_rows: int, n_cols: int):
         super().__init__()

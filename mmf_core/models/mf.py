@@ -25,6 +25,9 @@ class MF(FactorModel):
     generator : torch.Generator for a reproducible initialisation
     """
 
+    row_tables = ("A", "row_bias")
+    col_tables = ("B", "col_bias")
+
     def __init__(self, n_rows, n_cols, rank, *, use_bias=False, mu=0.0, train_mu=False, init_std=0.02, generator=None):
         super().__init__(n_rows, n_cols)
         if int(rank) < 1:
@@ -69,6 +72,9 @@ def BiasedMF(n_rows, n_cols, rank, **kw) -> MF:
 
 class NMF(FactorModel):
     """Non-negative MF: ``X_hat = softplus(A) softplus(B)^T``, for non-negative data."""
+
+    row_tables = ("A",)
+    col_tables = ("B",)
 
     def __init__(self, n_rows, n_cols, rank, *, init_std=0.02, generator=None):
         super().__init__(n_rows, n_cols)

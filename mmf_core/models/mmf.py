@@ -60,6 +60,8 @@ class MMF(FactorModel):
     """
 
     shift_param_names = ("uA", "uB")
+    row_tables = ("A", "uA", "row_bias")
+    col_tables = ("B", "uB", "col_bias")
 
     def __init__(
         self,

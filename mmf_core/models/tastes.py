@@ -23,6 +23,9 @@ class MixtureOfTastes(FactorModel):
     use_bias : trained user and item biases
     """
 
+    row_tables = ("taste", "attention", "row_bias")
+    col_tables = ("B", "col_bias")
+
     def __init__(self, n_rows, n_cols, rank, n_tastes=4, *, mu=0.0, use_bias=True, init_std=0.02, generator=None):
         super().__init__(n_rows, n_cols)
         if int(rank) < 1 or int(n_tastes) < 1:
