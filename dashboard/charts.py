@@ -47,6 +47,9 @@ def color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
+MARKER_POINTS = 60  # longer training curves are drawn as lines only
+
+
 def training_curves(curves: Mapping[str, pd.DataFrame], *, loss_label: str = "train loss (MSE)",
                     val_label: str = "validation RMSE (rating points)", height: int = 380, val_col: str = "val_rmse",
                     loss_axis: str = "mean squared error (rating points²)",
@@ -60,7 +63,10 @@ def training_curves(curves: Mapping[str, pd.DataFrame], *, loss_label: str = "tr
 
     This chart is redrawn twice a second while runs train, so it is built as plain data
     (two axes laid out by hand, no ``make_subplots``) and handed to plotly without
-    re-validation, which would cost more than the rest of a live refresh.
+    re-validation, which would cost more than the rest of a live refresh. A curve longer
+    than :data:`MARKER_POINTS` epochs is drawn without markers: each marker is an SVG node
+    the browser redraws on every refresh (600 epochs with markers cost a watching tab
+    about three times the CPU of the lines alone, taken from the training beside it).
     """
     traces = []
     for i, (label, df) in enumerate(curves.items()):
@@ -68,7 +74,8 @@ def training_curves(curves: Mapping[str, pd.DataFrame], *, loss_label: str = "tr
             continue
         c = color(i)
         epochs = [int(e) for e in df["epoch"]]
-        common = dict(type="scatter", mode="lines+markers", name=label, legendgroup=label,
+        mode = "lines+markers" if len(epochs) <= MARKER_POINTS else "lines"
+        common = dict(type="scatter", mode=mode, name=label, legendgroup=label,
                       line=dict(color=c, width=2), marker=dict(size=5))
         traces.append(dict(common, x=epochs, y=[float(v) for v in df["train_loss"]],
                            hovertemplate="epoch %{x}<br>train loss %{y:.4f}<extra>" + label + "</extra>"))

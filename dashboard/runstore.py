@@ -5,11 +5,22 @@ worker process, and then read the run folder back (status, events, result, array
 same spec twice is served from disk. Everything a page needs to find again after a
 refresh or a server restart is on disk (the runs) or in the URL (which runs a page is
 watching), so nothing lives only in a browser session.
+
+Looking costs nothing while nothing changed. The server keeps, per store, what it last
+read of each run together with the signature (inode, size, mtime) of its ``status.json``;
+a finished run whose ``status.json`` did not change is answered from there, so listing
+the store is one ``scandir`` and one ``stat`` per run (an active run is looked at again
+at most once a second, which also notices a worker that died). Each browser session
+follows the ``events.jsonl`` of the runs it watches from the byte where it stopped: a poll
+is one ``stat`` when the file did not grow, and reads and parses only the new lines when
+it did.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -48,13 +59,23 @@ def submit(kind: str, params: dict) -> str:
 
 
 def info(run_id: str) -> dict:
-    """The run's summary: id, kind, status, params, created_at, seconds, message, n_events."""
-    return store().get(run_id).to_dict()
+    """The run's summary: id, kind, status, params, created_at, seconds, message (``n_events``
+    is not counted: :func:`poll_events` has the events). Served from the server's view of
+    the store when the run is finished and its ``status.json`` did not change."""
+    view = _view()
+    with view.lock:
+        if view.is_run(run_id):
+            return dict(view.look(run_id))
+    return store().get(run_id, count_events=False).to_dict()  # a prefix, or the store's error
 
 
 def list_runs(kind: str | None = None) -> list[dict]:
-    """Every run, newest first, as dicts (see :func:`info`; ``n_events`` not counted)."""
-    return [r.to_dict() for r in store().list_runs(kind=kind)]
+    """Every run, newest first, as dicts (see :func:`info`), from the server's view of the
+    store: only runs whose ``status.json`` changed, and active runs, are read again."""
+    view = _view()
+    with view.lock:
+        runs = view.listing()
+    return [dict(r) for r in runs if not kind or r.get("kind") == kind]
 
 
 def events(run_id: str, since: int = 0) -> list[dict]:
@@ -78,29 +99,280 @@ def delete(run_id: str) -> None:
 
 
 def size_bytes() -> int:
-    return int(store().size_bytes())
+    """Bytes on disk of the whole store (as ``RunStore.size_bytes``); a finished run's folder
+    is measured again only when its ``status.json`` changed."""
+    view = _view()
+    with view.lock:
+        return view.size_bytes()
 
 
 def log_tail(run_id: str, n: int = 2000) -> str:
     return store().log(run_id)[-n:]
 
 
+# --- the server's view of the store --------------------------------------------------
+
+# How long a look at an active run is reused while its status.json stays the same: the
+# look also checks that its worker is alive, so a dead worker shows within this delay.
+ACTIVE_LOOK_SECONDS = 1.0
+
+
+def _signature(path: Path) -> tuple | None:
+    """``(inode, size, mtime_ns)`` of a file, or None when it cannot be read."""
+    try:
+        st_ = os.stat(path)
+    except OSError:
+        return None
+    return (st_.st_ino, st_.st_size, st_.st_mtime_ns)
+
+
+def _tree_size(top: str) -> int:
+    """Bytes of the files under ``top`` (links not followed), as ``RunStore.size_bytes``."""
+    total = 0
+    for dirpath, _dirs, names in os.walk(top):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+class StoreView:
+    """What this server last read of one store, checked against the disk before use.
+
+    ``looks``: run id -> ``(status.json signature, when looked, the run's dict)``;
+    ``names``: run id -> inode of its folder, for names the store confirmed are its runs;
+    ``sizes``: run id -> ``(status.json signature, bytes)`` of finished runs. Callers hold
+    ``lock`` (sessions are threads of one server process).
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.lock = threading.RLock()
+        self.looks: dict[str, tuple] = {}
+        self.names: dict[str, int] = {}
+        self.sizes: dict[str, tuple] = {}
+
+    def is_run(self, name: str, inode: int | None = None) -> bool:
+        """Whether ``name`` is a run of the store (asked of the store once per folder)."""
+        if not isinstance(name, str) or not name or name.startswith(".") or "/" in name or "\\" in name:
+            return False
+        if inode is None:
+            try:
+                inode = os.lstat(self.root / name).st_ino
+            except OSError:
+                self.forget(name)
+                return False
+        if self.names.get(name) == inode:
+            return True
+        if store().exists(name):
+            self.names[name] = inode
+            return True
+        self.forget(name)
+        return False
+
+    def forget(self, name: str) -> None:
+        self.looks.pop(name, None)
+        self.names.pop(name, None)
+        self.sizes.pop(name, None)
+
+    def look(self, name: str) -> dict:
+        """The run's dict, read again only when its status.json changed (or it is active
+        and the last look is older than :data:`ACTIVE_LOOK_SECONDS`)."""
+        sig = _signature(self.root / name / "status.json")
+        hit = self.looks.get(name)
+        if hit is not None and sig is not None and hit[0] == sig:
+            run = hit[2]
+            if run["status"] in FINAL:
+                return run
+            if time.monotonic() - hit[1] < ACTIVE_LOOK_SECONDS:
+                if run.get("started_at") and run.get("finished_at") is None:
+                    run = dict(run, seconds=max(0.0, time.time() - run["started_at"]))
+                return run
+        try:
+            run = store().get(name, count_events=False).to_dict()
+        except Exception as exc:  # noqa: BLE001 - like RunStore.list_runs: a damaged run is shown failed
+            from mmf_core.runs.store import RunInfo
+
+            self.looks.pop(name, None)
+            return RunInfo(id=name, kind=name.rsplit("-", 1)[0], status="failed",
+                           message=f"unreadable run folder ({type(exc).__name__}: {exc})",
+                           path=self.root / name).to_dict()
+        # The signature taken *before* the look: a change during the look means another look.
+        self.looks[name] = (sig, time.monotonic(), run)
+        return run
+
+    def _scan(self) -> tuple[list[str], list[str], list[str]]:
+        """``(run names, other folders, files)`` at the top of the store."""
+        runs, dirs, files_ = [], [], []
+        try:
+            with os.scandir(self.root) as it:
+                entries = list(it)
+        except OSError:
+            entries = []
+        for e in entries:
+            try:
+                is_dir = e.is_dir(follow_symlinks=False)
+                if is_dir and self.is_run(e.name, e.stat(follow_symlinks=False).st_ino):  # as is_run's lstat
+                    runs.append(e.name)
+                elif is_dir:
+                    dirs.append(e.name)
+                elif not e.is_dir():  # os.walk lists a link to a folder as a folder (not counted)
+                    files_.append(e.name)
+            except OSError:
+                continue
+        for gone in set(self.names) - set(runs):
+            self.forget(gone)
+        return runs, dirs, files_
+
+    def listing(self) -> list[dict]:
+        runs = [self.look(name) for name in self._scan()[0]]
+        runs.sort(key=lambda r: (r.get("created_at") or 0.0, r["id"]), reverse=True)
+        return runs
+
+    def size_bytes(self) -> int:
+        names, dirs, files_ = self._scan()
+        total = 0
+        for name in files_:
+            try:
+                total += os.lstat(self.root / name).st_size
+            except OSError:
+                pass
+        for name in dirs:
+            total += _tree_size(str(self.root / name))
+        for name in names:
+            run = self.look(name)
+            sig = self.looks.get(name, (None,))[0]
+            hit = self.sizes.get(name)
+            if hit is not None and sig is not None and hit[0] == sig:
+                total += hit[1]
+                continue
+            size = _tree_size(str(self.root / name))
+            if run["status"] in FINAL and sig is not None:
+                self.sizes[name] = (sig, size)
+            total += size
+        return total
+
+
+_VIEWS: dict[str, StoreView] = {}
+_VIEWS_LOCK = threading.Lock()
+
+
+def _view() -> StoreView:
+    root = store().root
+    with _VIEWS_LOCK:
+        view = _VIEWS.get(str(root))
+        if view is None:
+            view = _VIEWS[str(root)] = StoreView(root)
+        return view
+
+
 # --- polling ------------------------------------------------------------------------
+
+def _parse_lines(data: bytes) -> list[dict]:
+    """Events of complete lines (as ``files.read_events``: a line that is not a JSON object
+    comes back as ``{"event": "damaged_line"}``, so counts stay aligned with lines)."""
+    out = []
+    for raw in data.split(b"\n"):
+        try:
+            ev = json.loads(raw)
+        except ValueError:
+            ev = None
+        out.append(ev if isinstance(ev, dict) else {"event": "damaged_line"})
+    return out
+
+
+class EventTail:
+    """The events of one ``events.jsonl``, followed from the byte where the last poll stopped.
+
+    A poll compares the file's size (and inode) with what was read: unchanged, it reads
+    and parses nothing; grown, it reads only the new bytes and parses their complete lines
+    (a line still being written waits for the next poll); replaced or shorter (a run
+    restarted afresh), it starts over with a new list.
+    """
+
+    __slots__ = ("path", "events", "offset", "inode", "version")
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.events: list[dict] = []
+        self.offset = 0
+        self.inode: int | None = None
+        self.version = 0  # grows whenever ``events`` changes
+
+    def poll(self) -> bool:
+        """Read what is new; whether ``events`` changed."""
+        try:
+            st_ = os.stat(self.path)
+        except FileNotFoundError:
+            return self._gone()
+        if st_.st_ino == self.inode and st_.st_size == self.offset:
+            return False  # nothing new: nothing read, nothing parsed
+        try:
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            return self._gone()
+        with fh:
+            now = os.fstat(fh.fileno())  # the file actually opened (it may have been replaced since the stat)
+            changed = False
+            if now.st_ino != self.inode or now.st_size < self.offset:
+                changed = self._restart()
+                self.inode = now.st_ino
+            fh.seek(self.offset)
+            data = fh.read(now.st_size - self.offset)
+        end = data.rfind(b"\n")
+        if end >= 0:
+            self.events.extend(_parse_lines(data[:end]))
+            self.offset += end + 1
+            changed = True
+        self.version += changed
+        return changed
+
+    def _restart(self) -> bool:
+        """Forget what was read (a new list); whether there was anything."""
+        had = bool(self.events) or self.offset > 0
+        self.events, self.offset, self.inode = [], 0, None
+        return had
+
+    def _gone(self) -> bool:
+        changed = self._restart()
+        self.version += changed
+        return changed
+
 
 def _cache() -> dict:
     return st.session_state.setdefault("_event_cache", {})
 
 
-def poll_events(run_id: str) -> list[dict]:
-    """All events of ``run_id`` so far, read incrementally (only new lines each poll)."""
+def _tail(run_id: str) -> EventTail:
     cache = _cache()
-    seen = cache.get(run_id)
-    if seen is None:
-        seen = cache[run_id] = []
-    new = events(run_id, since=len(seen))
-    if new:
-        seen.extend(new)
-    return seen
+    tail = cache.get(run_id)
+    if tail is None:
+        view = _view()
+        with view.lock:
+            known = view.is_run(run_id)
+        if not known:  # a prefix of an id, or the store's error for no such run
+            run_id = store().get(run_id, count_events=False).id
+            tail = cache.get(run_id)
+        if tail is None:
+            tail = cache[run_id] = EventTail(view.root / run_id / "events.jsonl")
+    return tail
+
+
+def poll_events(run_id: str) -> list[dict]:
+    """All events of ``run_id`` so far, read incrementally (see :class:`EventTail`); the
+    same list while nothing changed."""
+    tail = _tail(run_id)
+    tail.poll()
+    return tail.events
+
+
+def events_version(run_id: str) -> tuple:
+    """Changes whenever :func:`poll_events` of ``run_id`` returned something new in this
+    session (compare it to skip redrawing what did not change)."""
+    tail = _tail(run_id)
+    return (id(tail), tail.version)
 
 
 def forget(run_id: str) -> None:
@@ -174,8 +446,12 @@ def _total_epochs(run: dict, evts: list[dict]) -> int | None:
     epochs = params.get("epochs")
     if not epochs:
         return None
-    n_series = 2 if run.get("kind") == "complete" else 1  # complete trains MF and MMF
-    for key in ("models", "methods", "seeds"):
+    keys = ("models", "methods", "seeds")
+    n_series = 1
+    if run.get("kind") == "complete":  # MF and MMF (or the one of ``models``), and the extra models
+        n_series = len(params.get("models") or ("baseline", "mmf")) + len(params.get("extra_models") or ())
+        keys = ("seeds",)
+    for key in keys:
         val = params.get(key)
         if isinstance(val, (list, tuple)) and len(val) > 1:
             n_series *= len(val)

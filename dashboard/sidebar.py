@@ -9,19 +9,15 @@ import streamlit as st
 from dashboard import runstore, system, ui
 
 
-@st.cache_data(ttl=5, show_spinner=False)
-def _store_size(root: str) -> int:
-    return runstore.size_bytes()
-
-
 def store_summary() -> dict:
-    """Counts by status and the store's size (the size is re-measured every 5 s)."""
+    """Counts by status and the store's size, from the server's view of the store (runs
+    whose status.json did not change are not read or measured again)."""
     runs = runstore.list_runs()
     counts: dict[str, int] = {}
     for r in runs:
         counts[r.get("status", "?")] = counts.get(r.get("status", "?"), 0) + 1
     return {"root": str(runstore.store_root()), "n_runs": len(runs), "counts": counts,
-            "size": _store_size(str(runstore.store_root())), "at": time.time()}
+            "size": runstore.size_bytes(), "at": time.time()}
 
 
 def render() -> None:

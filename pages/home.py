@@ -64,11 +64,22 @@ for col, demo in zip(cols, demos.DEMOS):
                              query_params={demo.param: ",".join(ids)})
 
 
-@st.fragment(run_every=2)
+def _active(runs: list[dict]) -> list[dict]:
+    return [r for r in runs if r.get("status") in runstore.ACTIVE]
+
+
+# Refreshed every 2 s while a run is queued or running, and not at all otherwise (the
+# listing is served from the server's view of the store; see dashboard/runstore.py).
+polling = False
+with ui.guard():
+    polling = bool(_active(runstore.list_runs()))
+
+
+@st.fragment(run_every=2 if polling else None)
 def _status():
     with ui.guard():
         runs = runstore.list_runs()
-        active = [r for r in runs if r.get("status") in runstore.ACTIVE]
+        active = _active(runs)
         c1, c2, c3 = st.columns(3)
         c1.metric("Running or queued", len(active))
         c2.metric("Runs in the store", len(runs))
@@ -76,6 +87,8 @@ def _status():
         st.caption(f"Device: {system.device_description()} · store folder: {ui.plain(runstore.store_root())}")
         for r in active:
             st.text(f"{r['id']} ({r['kind']}): {r['status']}")
+        if polling and not active:
+            st.rerun()  # the whole page, once: stop refreshing
 
 
 st.subheader("Right now")

@@ -11,9 +11,15 @@ from dashboard import charts, datasets, dataview, forms, nav, runstore, state, t
 
 st.title("Train")
 MODES = {"ratings": "Ratings (explicit feedback)", "clicks": "Clicks (implicit feedback)"}
+saved_mode = state.get_value("mode") or "ratings"
+if saved_mode not in MODES:  # e.g. ?mode=bogus in the address
+    st.warning(f"Unknown mode {saved_mode!r}; showing {MODES['ratings']} instead (mode is one of "
+               f"{', '.join(MODES)}).")
+    saved_mode = "ratings"
+    state.set_value("mode", saved_mode)
 mode = st.radio("What the data is", list(MODES), format_func=MODES.get, horizontal=True,
-                index=list(MODES).index(state.get_value("mode") or "ratings"))
-if mode != (state.get_value("mode") or "ratings"):
+                index=list(MODES).index(saved_mode))
+if mode != saved_mode:
     state.set_value("mode", mode)
 
 def explicit_page():
@@ -101,14 +107,11 @@ def explicit_page():
             return
         st.subheader("Training")
 
-        def _draw(infos, evts):
+        def _chart(infos, evts):
             curves = training.live_curves(infos, evts)
-            if curves:
-                st.plotly_chart(charts.training_curves(curves), key="train_live")
-            else:
-                st.caption("Waiting for the first epoch…")
+            return charts.training_curves(curves) if curves else None
 
-        infos = watch.live_panel(run_ids, key="train", draw_live=_draw)
+        infos = watch.live_panel(run_ids, key="train", live_chart=_chart)
         done = [i for i in infos if i["status"] == "done"]
         if done:
             results = {i["id"]: runstore.result(i["id"]) for i in done}
@@ -181,17 +184,14 @@ def implicit_page():
         st.subheader("Training")
         kk = runstore.info(run_ids[0])["params"]["k"]
 
-        def _draw(infos, evts):
+        def _chart(infos, evts):
             curves = training.implicit_curves(infos, evts)
-            if curves:
-                st.plotly_chart(charts.training_curves(
-                    curves, loss_label="train loss", val_label=f"held-out Recall@{kk}", val_col=f"recall@{kk}",
-                    loss_axis="loss per interaction", val_axis=f"Recall@{kk} (share of held-out items in the top {kk})"),
-                    key="implicit_live")
-            else:
-                st.caption("Waiting for the first epoch…")
+            return charts.training_curves(
+                curves, loss_label="train loss", val_label=f"held-out Recall@{kk}", val_col=f"recall@{kk}",
+                loss_axis="loss per interaction",
+                val_axis=f"Recall@{kk} (share of held-out items in the top {kk})") if curves else None
 
-        infos = watch.live_panel(run_ids, key="implicit", draw_live=_draw)
+        infos = watch.live_panel(run_ids, key="implicit", live_chart=_chart)
         done = [i for i in infos if i["status"] == "done"]
         if done:
             results = {i["id"]: runstore.result(i["id"]) for i in done}
@@ -211,9 +211,10 @@ def implicit_page():
 
 
 if mode == "ratings":
-    st.caption("Matrix completion: predict held-out ratings. Each MMF setting is one run in the store, trained in a "
-               "background worker next to an MF baseline of the same rank, seeds and split (the one chosen below). You can leave this page "
-               "while they train; nothing is lost on a refresh.")
+    st.caption("Matrix completion: predict held-out ratings. The MF baseline (with any extra models) is one run in the "
+               "store, trained once for a rank, seeds and split (the one chosen below) and shared by every MMF setting; "
+               "each MMF setting is one more run. Background workers train them; each result shows as soon as its run "
+               "ends. You can leave this page while they train; nothing is lost on a refresh.")
     explicit_page()
 else:
     implicit_page()

@@ -590,10 +590,11 @@ class RunStore:
             os.close(fd)
         return status
 
-    def get(self, run_id: str) -> RunInfo:
-        """The current state of one run (MMFError when there is no such run)."""
+    def get(self, run_id: str, *, count_events: bool = True) -> RunInfo:
+        """The current state of one run (MMFError when there is no such run);
+        ``count_events=False`` leaves ``n_events`` None instead of reading ``events.jsonl``."""
         _reap_children()
-        return self._look(self._resolve_id(run_id))
+        return self._look(self._resolve_id(run_id), count=count_events)
 
     def exists(self, run_id: str) -> bool:
         """Whether ``run_id`` (a full id) is a run of this store; False for anything else."""
