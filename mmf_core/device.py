@@ -39,5 +39,6 @@ def describe_device(dev: torch.device | None = None) -> str:
     if dev.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(dev)})"
     if dev.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
+        n = torch.get_num_threads()
+        return f"cpu ({n} thread{'' if n == 1 else 's'})"
     return dev.type

@@ -1,0 +1,278 @@
+"""The thread policy (mmf_core/threads.py): the pure decision, the environment it leaves
+for the OpenMP runtime, and that the CLI and the run-store worker apply it before torch
+starts. libgomp reports what it read with ``OMP_DISPLAY_ENV=VERBOSE`` (on stderr, when
+torch loads it), which is how these tests see the settings a process really runs with.
+
+The module is also an experiment plugin (kind ``threadprobe``) for the worker test: it
+reports the thread count torch runs with inside the worker."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmf_core import threads
+from mmf_core.experiments import ExperimentResult
+from mmf_core.threads import SPIN_COUNT, TINY_WORK, ThreadPolicy, decide
+from tests.helpers import planted_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+CLEAN = {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MMF_THREADS",
+         "MMF_THREADS_APPLIED", "MMF_THREADS_VERBOSE", "OMP_DISPLAY_ENV"}
+BIG = 4096 * 256  # a completion step at R=256, batch 4096
+
+
+# ----------------------------------------------------------------------------------------
+# the decision
+# ----------------------------------------------------------------------------------------
+def test_quiet_machine_uses_every_core_and_the_short_spin():
+    p = decide(cores=4, others=0.1, work=BIG, env={})
+    assert (p.threads, p.wait_policy, p.spin_count, p.adaptive, p.warning) == (4, None, SPIN_COUNT, True, None)
+    assert p.env() == {"OMP_NUM_THREADS": "4", "GOMP_SPINCOUNT": str(SPIN_COUNT)}
+    assert "4 of 4 cores" in p.reason
+
+
+def test_unknown_work_counts_as_big():
+    assert decide(cores=2, others=0.0, work=None, env={}).threads == 2
+
+
+def test_a_busy_neighbour_takes_a_core_and_the_threads_stop_spinning():
+    p = decide(cores=2, others=1.0, work=BIG, env={})
+    assert p.threads == 1 and p.spin_count == 0 and p.wait_policy == "PASSIVE" and p.adaptive
+    assert "passive" in p.reason and "1.0 cores busy" in p.reason
+    assert p.env() == {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "0"}
+
+
+def test_busy_cores_are_counted_from_half_a_core_and_at_least_one_thread_stays():
+    assert [threads.busy_others(x) for x in (0.0, 0.49, 0.5, 1.2, 1.6, -1)] == [0, 0, 1, 1, 2, 0]
+    assert decide(cores=8, others=2.7, work=BIG, env={}).threads == 5
+    assert decide(cores=2, others=5.0, work=BIG, env={}).threads == 1
+    assert decide(cores=1, others=0.0, work=BIG, env={}).adaptive is False  # nothing to adapt on one core
+
+
+def test_tiny_work_runs_on_one_thread():
+    p = decide(cores=4, others=0.0, work=TINY_WORK - 1, env={})
+    assert p.threads == 1 and "tiny work" in p.reason and not p.adaptive
+    assert decide(cores=4, others=0.0, work=TINY_WORK, env={}).threads == 4
+
+
+def test_the_users_thread_count_is_left_to_torch():
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        p = decide(cores=4, others=0.0, work=BIG, env={name: "3"})
+        assert p.threads is None and not p.adaptive and f"{name}=3 set by the user" in p.reason
+        assert "OMP_NUM_THREADS" not in p.env()
+        assert p.spin_count == SPIN_COUNT  # the wait is still ours
+
+
+def test_the_users_wait_settings_are_left_alone():
+    for name, value in (("OMP_WAIT_POLICY", "ACTIVE"), ("GOMP_SPINCOUNT", "5")):
+        p = decide(cores=2, others=1.0, work=BIG, env={name: value})
+        assert p.wait_policy is None and p.spin_count is None and f"{name}={value}" in p.reason
+        assert set(p.env()) == {"OMP_NUM_THREADS"}  # the count is still ours
+
+
+def test_mmf_threads_overrides():
+    p = decide(cores=2, others=1.0, work=BIG, env={"MMF_THREADS": "3", "OMP_NUM_THREADS": "1"})
+    assert p.threads == 3 and not p.adaptive and "MMF_THREADS=3" in p.reason
+    off = decide(cores=2, others=1.0, work=BIG, env={"MMF_THREADS": "off"})
+    assert off == ThreadPolicy(None, None, None, off.reason) and off.env() == {}
+    assert decide(cores=2, others=0.0, work=BIG, env={"MMF_THREADS": "auto"}).threads == 2
+    for bad in ("0", "many", "-2"):
+        p = decide(cores=2, others=0.0, work=BIG, env={"MMF_THREADS": bad})
+        assert p.threads == 2 and p.adaptive and repr(bad) in p.warning
+
+
+def test_variables_an_earlier_policy_set_are_not_the_users():
+    inherited = {"OMP_NUM_THREADS": "1", "GOMP_SPINCOUNT": "0", "OMP_WAIT_POLICY": "PASSIVE",
+                 "MMF_THREADS_APPLIED": "GOMP_SPINCOUNT=0,OMP_NUM_THREADS=1,OMP_WAIT_POLICY=PASSIVE"}
+    assert threads.user_settings(inherited) == {}
+    p = decide(cores=2, others=0.0, work=BIG, env=inherited)
+    assert p.threads == 2 and p.spin_count == SPIN_COUNT
+    changed = {**inherited, "OMP_NUM_THREADS": "2"}  # the user changed it after the parent set it
+    assert threads.user_settings(changed) == {"OMP_NUM_THREADS": "2"}
+
+
+def test_work_size_from_params_and_argv():
+    assert threads.work_size({"batch_size": 4096, "R": 256}) == BIG
+    assert threads.work_size({"batch_size": 64, "R": [4, 8]}) == 512
+    assert threads.work_size({"R": 8}) is None and threads.work_size(None) is None
+    assert threads.work_from_argv(["complete", "--R", "8", "--batch_size", "16", "--K", "2"]) == 128
+    assert threads.work_from_argv(["complete", "--R", "eight", "--batch_size", "16"]) is None
+    assert threads.work_from_argv(["reconstruct", "--R", "8"]) is None
+
+
+def test_load_measurement_subtracts_this_process():
+    a = threads._Sample(wall=10.0, busy=100.0, own=5.0)
+    b = threads._Sample(wall=12.0, busy=103.0, own=6.5)  # 3 busy core-seconds, 1.5 of them ours
+    assert threads._others_between(a, b) == pytest.approx(0.75)
+    assert threads._others_between(a, threads._Sample(12.0, None, 6.5)) is None
+    assert 1 <= threads.usable_cores() <= (os.cpu_count() or 1)
+    assert threads.others_load(0.02) >= 0.0
+
+
+# ----------------------------------------------------------------------------------------
+# the environment it leaves (in a child process: torch must not be imported yet)
+# ----------------------------------------------------------------------------------------
+def _python(code: str, env: dict, cwd=None) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if k not in CLEAN}
+    full.update(env)
+    full["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full, timeout=300,
+                          cwd=cwd)
+
+
+def _gomp(stderr: str) -> dict[str, str]:
+    """What libgomp read, from its OMP_DISPLAY_ENV report."""
+    return dict(re.findall(r"^\s+(\w+) = '([^']*)'", stderr, re.M))
+
+
+def test_libgomp_reads_the_wait_settings_when_torch_is_imported_not_later():
+    code = ("import os\n"
+            "os.environ['GOMP_SPINCOUNT'] = '1234'\n"
+            "import torch\n"
+            "os.environ['GOMP_SPINCOUNT'] = '99'\n"
+            "torch.ones(1)\n")
+    seen = _gomp(_python(code, {"OMP_DISPLAY_ENV": "VERBOSE"}).stderr)
+    assert seen["GOMP_SPINCOUNT"] == "1234"
+
+
+@pytest.mark.parametrize("others, spin, count", [(0.0, str(SPIN_COUNT), "2"), (1.0, "0", "1")])
+def test_apply_sets_the_environment_before_torch_starts(others, spin, count):
+    code = ("import os, sys\n"
+            "from mmf_core import threads\n"
+            f"p = threads.apply_thread_policy(work=None, cores=2, others={others})\n"
+            "assert 'torch' not in sys.modules\n"
+            "import torch\n"
+            "print(torch.get_num_threads(), os.environ['MMF_THREADS_APPLIED'])\n")
+    proc = _python(code, {"OMP_DISPLAY_ENV": "VERBOSE"})
+    assert proc.returncode == 0, proc.stderr
+    seen = _gomp(proc.stderr)
+    assert seen["GOMP_SPINCOUNT"] == spin and seen["OMP_NUM_THREADS"] == count
+    got, applied = proc.stdout.split()
+    assert got == count and f"OMP_NUM_THREADS={count}" in applied and f"GOMP_SPINCOUNT={spin}" in applied
+
+
+def test_set_env_keeps_the_users_variables_and_drops_the_parents_unwanted_ones():
+    env = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "0",
+           "MMF_THREADS_APPLIED": "GOMP_SPINCOUNT=0,OMP_WAIT_POLICY=PASSIVE"}  # OMP_NUM_THREADS is the user's
+    p = decide(cores=2, others=0.0, work=BIG, env=env)
+    assert p.threads is None and p.spin_count == SPIN_COUNT
+    threads.set_env(p, env)
+    assert env == {"OMP_NUM_THREADS": "1", "GOMP_SPINCOUNT": str(SPIN_COUNT),
+                   "MMF_THREADS_APPLIED": f"GOMP_SPINCOUNT={SPIN_COUNT}"}
+    env = {"MMF_THREADS": "off", "GOMP_SPINCOUNT": "0", "MMF_THREADS_APPLIED": "GOMP_SPINCOUNT=0"}
+    threads.set_env(decide(cores=2, others=0.0, work=BIG, env=env), env)
+    assert env == {"MMF_THREADS": "off"}
+    env = {"MMF_THREADS": "3", "OMP_NUM_THREADS": "1", "GOMP_SPINCOUNT": "7"}  # MMF_THREADS=N wins the count
+    threads.set_env(decide(cores=2, others=0.0, work=BIG, env=env), env)
+    assert env == {"MMF_THREADS": "3", "OMP_NUM_THREADS": "3", "GOMP_SPINCOUNT": "7",
+                   "MMF_THREADS_APPLIED": "OMP_NUM_THREADS=3"}
+
+
+def test_between_epochs_follows_the_load(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    samples = iter([threads._Sample(0.0, 0.0, 0.0),      # at apply
+                    threads._Sample(2.0, 4.0, 2.0),      # 1 core of others over 2 s
+                    threads._Sample(4.0, 6.0, 4.0)])     # none
+    monkeypatch.setattr(threads, "_sample", lambda: next(samples))  # the real clock is past wall 2.0 + 1 s
+    set_to = []
+    monkeypatch.setattr(torch, "set_num_threads", set_to.append)
+    try:
+        threads.apply_thread_policy(work=BIG, env={}, cores=2, others=0.0)  # torch imported: count only
+        assert set_to == [2]
+        threads.between_epochs()
+        threads.between_epochs()
+        assert set_to == [2, 1, 2]
+    finally:
+        monkeypatch.setattr(threads, "_STATE", None)
+    assert torch.get_num_threads() == before
+
+
+# ----------------------------------------------------------------------------------------
+# the CLI and the worker apply it
+# ----------------------------------------------------------------------------------------
+@pytest.fixture
+def ratings_csv(tmp_path):
+    return planted_csv(tmp_path / "planted.csv", n_users=60, n_items=50, density=0.2)
+
+
+def _cli(argv: list[str], env: dict, cwd) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if k not in CLEAN}
+    full.update(env)
+    full["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-m", "mmf_core", *argv], capture_output=True, text=True, env=full,
+                          timeout=300, cwd=cwd)
+
+
+def test_the_cli_applies_the_policy_before_torch_starts(ratings_csv, tmp_path):
+    argv = ["complete", "--dataset", str(ratings_csv), "--R", "64", "--K", "2", "--epochs", "2", "--seeds", "1",
+            "--batch_size", "1024", "--device", "cpu", "--no-store", "--print_every", "0", "--save_dir", str(tmp_path)]
+    proc = _cli(argv, {"MMF_THREADS": "1", "MMF_THREADS_VERBOSE": "1", "OMP_DISPLAY_ENV": "VERBOSE"}, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("threads: ")]
+    assert lines[0].startswith("threads: 1 thread, ") and "MMF_THREADS=1" in lines[0]
+    assert "threads: torch runs 1 intra-op thread(s)" in lines
+    seen = _gomp(proc.stderr)
+    assert seen["OMP_NUM_THREADS"] == "1"
+    assert seen["GOMP_SPINCOUNT"] == ("0" if "passive" in lines[0] else str(SPIN_COUNT))
+
+    # R=8: 8192 elements per op, one thread; a bad MMF_THREADS is a warning, and auto decides
+    tiny = _cli([*argv[:4], "8", *argv[5:]], {"MMF_THREADS_VERBOSE": "1", "MMF_THREADS": "lots"}, tmp_path)
+    assert tiny.returncode == 0, tiny.stderr
+    assert "warning: MMF_THREADS='lots' is not a whole number" in tiny.stderr
+    assert "threads: 1 thread, " in tiny.stderr and "tiny work (8192 elements" in tiny.stderr
+
+
+def test_runs_list_stays_torch_free(tmp_path):
+    code = ("import sys\n"
+            "from mmf_core.cli import main\n"
+            "assert main(['runs', 'list']) == 0\n"
+            "assert 'torch' not in sys.modules and 'mmf_core.threads' not in sys.modules\n")
+    proc = _python(code, {"MMF_STORE": str(tmp_path / "store")})
+    assert proc.returncode == 0, proc.stderr
+
+
+# the ``threadprobe`` experiment kind, run by the worker test through MMF_EXPERIMENT_PLUGINS
+def validate(params: dict) -> dict:
+    return {"R": 64, "batch_size": 1024, **params}
+
+
+def run(params: dict, ctx) -> ExperimentResult:
+    import torch
+
+    return ExperimentResult(result={"torch_threads": torch.get_num_threads(),
+                                    "spin": os.environ.get("GOMP_SPINCOUNT"),
+                                    "applied": os.environ.get("MMF_THREADS_APPLIED")}, arrays={})
+
+
+def test_the_worker_applies_the_policy_and_logs_it(tmp_path, monkeypatch):
+    from mmf_core.runs import DONE, RunStore
+
+    for name in CLEAN:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MMF_EXPERIMENT_PLUGINS", "threadprobe=tests.test_threads")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("MMF_THREADS", "1")
+    store = RunStore(tmp_path / "store")
+    h = store.submit("threadprobe", {"R": 64})
+    info = store.wait(h.id, timeout=300)
+    log = (store.root / h.id / "log.txt").read_text()
+    assert info.status == DONE, log
+    line = next(line for line in log.splitlines() if line.startswith("threads: "))
+    assert line.startswith("threads: 1 thread, ") and "MMF_THREADS=1" in line
+    result = store.result(h.id)
+    assert result["torch_threads"] == 1 and "OMP_NUM_THREADS=1" in result["applied"]
+    assert result["spin"] == ("0" if "passive" in line else str(SPIN_COUNT))
+
+    monkeypatch.setenv("MMF_THREADS", "auto")  # tiny work: one thread, decided in the worker
+    h = store.submit("threadprobe", {"R": 4})
+    assert store.wait(h.id, timeout=300).status == DONE
+    assert "tiny work (4096 elements" in (store.root / h.id / "log.txt").read_text()
+    assert store.result(h.id)["torch_threads"] == 1
