@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mmf_core.cli import main
-from tests.test_data_common import ml_csv_bytes, small_rows, write_ml100k
+from tests.helpers import ml_csv_bytes, small_rows, write_ml100k
 
 
 def _run(capsys, *argv):

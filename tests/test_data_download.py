@@ -11,7 +11,7 @@ import pytest
 
 from mmf_core.data import cache_dir, download_movielens, load_ratings
 from mmf_core.errors import MMFError
-from tests.test_data_common import ml_latest_zip, small_rows
+from tests.helpers import ml_latest_zip, small_rows
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from mmf_core.data import load_ratings, preview_file
 from mmf_core.errors import MMFError
-from tests.test_data_common import TITLES, ml_csv_bytes, ml_latest_zip, movies_csv_bytes, small_rows, write_ml100k
+from tests.helpers import TITLES, ml_csv_bytes, ml_latest_zip, movies_csv_bytes, small_rows, write_ml100k
 
 
 def _triples(r):

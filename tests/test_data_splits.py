@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from mmf_core.data import Ratings, load_ratings, make_split
 from mmf_core.data.build import ratings_from_columns
 from mmf_core.errors import MMFError
-from tests.test_data_common import write_ml100k
+from tests.helpers import write_ml100k
 
 
 def _ratings(users, items, ts=None):

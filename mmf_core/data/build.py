@@ -55,10 +55,13 @@ def _text_ids(col):
     return decoded[codes]
 
 
-def _show(value) -> str:
-    """An id as people write it: ``1``, ``'Ann'`` -- never ``np.int64(1)`` or ``b'Ann'``."""
+def _show(value, most: int = 40) -> str:
+    """An id as people write it: ``1``, ``'Ann'`` -- never ``np.int64(1)`` or ``b'Ann'``;
+    one longer than ``most`` characters is cut (``'aaaa...'``) so a message stays one short line."""
     value = as_text(_plain(value))
-    return repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, str) and len(value) > most:
+        return repr(value[:most]) + "..."
+    return repr(value) if isinstance(value, str) else str(value)[:most]
 
 
 def _factorize(values) -> tuple[np.ndarray, np.ndarray]:
@@ -129,6 +132,13 @@ def ratings_from_columns(
         raise MMFError(
             f"{where}: {unit} {_line_of(k, first_line)}: rating is {float(r[k])} (missing, NaN or infinite); "
             f"fix or remove that {unit}"
+        )
+    too_big = np.abs(r) > np.finfo(np.float32).max  # ratings are kept as float32: these would become infinite
+    if too_big.any():
+        k = int(np.flatnonzero(too_big)[0])
+        raise MMFError(
+            f"{where}: {unit} {_line_of(k, first_line)}: rating {float(r[k]):g} is too large (ratings are stored as "
+            f"32-bit floats, at most {float(np.finfo(np.float32).max):.4g} in size); fix or remove that {unit}"
         )
     if len(users) != n or len(items) != n:
         raise MMFError(f"{where}: user, item and rating columns have different lengths; check the column mapping")
@@ -202,12 +212,13 @@ def ratings_from_columns(
     title_arr = None
     if titles:
         title_arr = np.array([as_text(titles.get(_plain(x), "")) for x in item_ids], dtype=object)
-    if scale is None:
+    r = r.astype(np.float32, copy=False)
+    if scale is None:  # observed: the range of the values as stored
         scale = (float(r.min()), float(r.max()))
     return Ratings(
         users=u,
         items=i,
-        ratings=r.astype(np.float32, copy=False),
+        ratings=r,
         user_ids=user_ids,
         item_ids=item_ids,
         timestamps=ts,

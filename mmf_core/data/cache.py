@@ -1,4 +1,4 @@
-"""The local data cache: download of public MovieLens archives, and memory checks.
+"""The local data cache: download of public MovieLens archives.
 
 Archives land in :func:`cache_dir` (``$MMF_DATA_CACHE``, default a per-user cache
 folder). A download goes to a temporary file in the same folder, is checked (of the announced
@@ -10,14 +10,14 @@ so an interrupted download never leaves a half file that looks complete.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
 
+from mmf_core.data.movielens import MOVIELENS, movielens_url
 from mmf_core.errors import MMFError
+from mmf_core.fileio import atomic_path
 
 
 def cache_dir() -> Path:
@@ -42,8 +42,6 @@ def download_movielens(name: str, *, base_url: str | None = None, timeout: float
     -------
     Path of the checked archive in the cache.
     """
-    from mmf_core.data.movielens import MOVIELENS, movielens_url
-
     key = name.lower()
     if key not in MOVIELENS:
         raise MMFError(f"{name} is not a public MovieLens archive; choose one of {', '.join(MOVIELENS)}")
@@ -56,10 +54,8 @@ def download_movielens(name: str, *, base_url: str | None = None, timeout: float
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise MMFError(f"cannot create the data cache {folder} ({exc.strerror}); set MMF_DATA_CACHE to a writable folder") from None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{key}.", suffix=".part", dir=folder)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with atomic_path(target) as tmp:  # fsynced and renamed into place only once checked
+        with open(tmp, "xb") as out:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as resp:
                     total = resp.headers.get("Content-Length")
@@ -83,10 +79,6 @@ def download_movielens(name: str, *, base_url: str | None = None, timeout: float
             raise MMFError(f"download of {url} stopped after {done} of {total} bytes; try again")
         _check_archive(tmp, key, url)
         _check_md5(tmp, url, timeout)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return target
 
 
@@ -122,40 +114,3 @@ def _check_md5(path: Path, url: str, timeout: float) -> None:
             h.update(chunk)
     if h.hexdigest() != found.group(1).lower():
         raise MMFError(f"{url}: checksum {h.hexdigest()} does not match the published {found.group(1).lower()}; download it again")
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available now (``MemAvailable``), or None when unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def check_fits_in_memory(path, size: int, factor: float = 4.0) -> None:
-    """Refuse a file that clearly cannot be parsed in the memory left (about ``factor`` x its size)."""
-    avail = available_memory()
-    limit = os.environ.get("MMF_MAX_LOAD_BYTES")
-    if limit:
-        avail = min(avail or int(limit), int(limit))
-    if avail is not None and size * factor > avail:
-        raise MMFError(
-            f"{path}: {_human(size)} is too large to load in the {_human(avail)} of memory available "
-            f"(needs about {factor:g}x the file size); use a machine with more memory or a sample of the file"
-        )
-
-
-def _human(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"  # pragma: no cover
-
-
-def clear_cache() -> None:  # pragma: no cover - convenience for people
-    shutil.rmtree(cache_dir(), ignore_errors=True)

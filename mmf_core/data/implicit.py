@@ -173,10 +173,16 @@ def _read_pairs(path: Path) -> Interactions | None:
             raise MMFError(f"cannot read {path.name} as a delimited file ({type(exc).__name__}); give user,item pairs") from None
     if df.shape[1] != 2:
         return None
-    first = df.iloc[0].str.strip().str.lower().tolist()
-    if any(x in ("user", "userid", "user_id", "item", "itemid", "item_id", "movieid") for x in first):
+    from mmf_core.data.tables import SYNONYMS, _norm
+
+    first = df.iloc[0].fillna("").tolist()
+    if any(_norm(x) in SYNONYMS["user"] + SYNONYMS["item"] for x in first):  # a header names the columns
         df = df.iloc[1:]
-    df = df.dropna()
+    missing = df.isna().to_numpy()
+    if missing.any():  # a pair without its user or item: refused, never dropped without a word
+        k, col = (int(x[0]) for x in np.nonzero(missing))
+        raise MMFError(f"{path.name}: row {int(df.index[k]) + 1} (blank lines and # comments not counted) has no "
+                       f"{('user', 'item')[col]}; fix or remove that line")
     return interactions_from_pairs(df.iloc[:, 0].str.strip().to_numpy(), df.iloc[:, 1].str.strip().to_numpy(), name=path.name)
 
 

@@ -12,6 +12,9 @@ file that unpacks to many gigabytes costs neither the time nor the memory.
 The cap is ``max_bytes`` given to :func:`mmf_core.data.load_ratings` (or
 :func:`mmf_core.data.preview_file`), else ``$MMF_MAX_DATA_BYTES``, else
 :data:`DEFAULT_MAX_DATA_BYTES` (2 GB, well under the memory a load of that size needs).
+
+:func:`check_fits_in_memory` is the other limit: a file that clearly cannot be parsed in the
+memory left (``MemAvailable``, or ``$MMF_MAX_LOAD_BYTES``) is refused before it is read.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import re
 
 from mmf_core.errors import MMFError
+from mmf_core.units import human_bytes
 
 ENV_VAR = "MMF_MAX_DATA_BYTES"
 
@@ -75,22 +79,12 @@ def data_cap(value=None):
         _given.reset(token)
 
 
-def human(n: float) -> str:
-    """``2147483648`` -> ``"2.1 GB"`` (decimal units, as the cap is usually written)."""
-    n = float(n)
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"  # pragma: no cover
-
-
 def too_large(where: str, declared: int, what: str = "") -> MMFError:
     """The one-line refusal: the declared size, the cap and how to raise it."""
     cap = max_data_bytes()
     detail = f" ({what})" if what else ""
     return MMFError(
-        f"{where}: declares {human(declared)} of data{detail}, over the {human(cap)} limit on what one data set may "
+        f"{where}: declares {human_bytes(declared, decimal=True)} of data{detail}, over the {human_bytes(cap, decimal=True)} limit on what one data set may "
         f"decode to; if this machine has the memory, raise it with {ENV_VAR} (e.g. {ENV_VAR}=8GB) or max_bytes=, "
         "otherwise use a smaller file"
     )
@@ -118,8 +112,34 @@ def read_bounded(fh, where: str, declared: int | None = None, what: str = "", ch
         total += len(data)
         if total > cap:
             raise MMFError(
-                f"{where}: unpacks to more than the {human(cap)} limit on what one data set may decode to "
-                f"(it declared {human(declared) if declared is not None else 'no size'}); if this machine has the "
+                f"{where}: unpacks to more than the {human_bytes(cap, decimal=True)} limit on what one data set may decode to "
+                f"(it declared {human_bytes(declared, decimal=True) if declared is not None else 'no size'}); if this machine has the "
                 f"memory, raise it with {ENV_VAR} (e.g. {ENV_VAR}=8GB) or max_bytes=, otherwise use a smaller file"
             )
     return out.getvalue()
+
+
+# --------------------------------------------------------------------------- memory
+def available_memory() -> int | None:
+    """Bytes of memory available now (``MemAvailable``), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_fits_in_memory(path, size: int, factor: float = 4.0) -> None:
+    """Refuse a file that clearly cannot be parsed in the memory left (about ``factor`` x its size)."""
+    avail = available_memory()
+    limit = os.environ.get("MMF_MAX_LOAD_BYTES")
+    if limit:
+        avail = min(avail or int(limit), int(limit))
+    if avail is not None and size * factor > avail:
+        raise MMFError(
+            f"{path}: {human_bytes(size)} is too large to load in the {human_bytes(avail)} of memory available "
+            f"(needs about {factor:g}x the file size); use a machine with more memory or a sample of the file"
+        )

@@ -332,6 +332,8 @@ def _ratings_from_arrays(arrays: dict, where: str, name: str, scale) -> Ratings:
     if len(set(shapes.values())) != 1 or len(shapes["M"]) != 2:
         raise MMFError(f"{where}: M, Otraining and Otest must be matrices of one shape, got {shapes}; check the file")
     n_users, n_items = shapes["M"]
+    if np.iscomplexobj(M):  # numpy would drop the imaginary part with only a warning
+        raise MMFError(f"{where}: M holds complex numbers; ratings are real numbers -- save M as a real matrix")
     tr = sp.coo_matrix(arrays["Otraining"])
     te = sp.coo_matrix(arrays["Otest"])
     tr_keys = np.unique(tr.row[tr.data != 0].astype(np.int64) * n_items + tr.col[tr.data != 0])
@@ -341,6 +343,8 @@ def _ratings_from_arrays(arrays: dict, where: str, name: str, scale) -> Ratings:
         u, i = divmod(int(both[0]), n_items)
         raise MMFError(f"{where}: entry ({u}, {i}) is in both Otraining and Otest; the masks must not overlap")
     keys = np.concatenate([tr_keys, te_keys])
+    if not len(keys):
+        raise MMFError(f"{where}: Otraining and Otest mark no entry of M, so it holds no ratings; check the file")
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
     users, items = np.divmod(keys, n_items)

@@ -146,7 +146,7 @@ class _Folder:
 def open_zip(data, label: str) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(data if not isinstance(data, (bytes, bytearray)) else io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:  # a damaged directory raises any
         raise MMFError(f"{label}: not a readable zip archive ({exc}); download it again or unpack it and give the folder") from None
 
 
@@ -268,10 +268,8 @@ def read_movielens(folder: _Folder, name: str, *, duplicates: str = "error", sca
     where = folder.where(base)
     size = folder.size(base)
     if size is not None:
-        from mmf_core.data.cache import check_fits_in_memory
-
         limits.check_declared(where, size, "its size" if folder.local_path(base) else "its uncompressed size in the archive")
-        check_fits_in_memory(where, size)
+        limits.check_fits_in_memory(where, size)
     cols, first_line = parse_ratings_bytes(folder.local_path(base) or folder.read(base), fmt, where)
     title_map = None
     if titles and folder.has(fmt.titles_file):

@@ -1,43 +1,29 @@
-"""An optional disk cache of parsed data sets, keyed by the source files' fingerprint.
+"""An optional disk cache of parsed data sets, keyed by the source files' content fingerprint.
 
 Parsing a 30-million-row csv costs seconds of CPU; loading the parsed arrays back with
-:func:`joblib.load` costs a fraction of that. The key is the reader's options plus, for
-every file the source consists of, its path, size and modification time, so an edited
-file is parsed again. Only sources on disk are cached (bytes are parsed every time).
-Entries live in ``<cache_dir()>/parsed`` and can be deleted at any time.
+:func:`joblib.load` costs a fraction of that. The key is the reader's options, the path
+the source resolves to (:mod:`mmf_core.data.resolve`) and the content fingerprint of its
+files (:mod:`mmf_core.data.fingerprint`, memoised in ``<cache_dir()>/fingerprints.json``),
+so an edited file is parsed again. Only sources on disk are cached (bytes are parsed every
+time). Entries live in ``<cache_dir()>/parsed`` and can be deleted at any time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import joblib
 
 from mmf_core.data.cache import cache_dir
+from mmf_core.data.fingerprint import default_memo, files_fingerprint
 from mmf_core.data.ratings import Ratings
 from mmf_core.data.readers import load_ratings
+from mmf_core.data.resolve import resolve
+from mmf_core.fileio import atomic_path
 
-CACHE_VERSION = 1
-
-
-def _fingerprint(path: Path) -> list:
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    return [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
-
-
-def _resolve(source, data_dir) -> Path | None:
-    path = Path(source).expanduser()
-    if path.exists():
-        return path
-    root = Path(data_dir).expanduser() if data_dir else (Path(os.environ["MMF_DATA_DIR"]) if os.environ.get("MMF_DATA_DIR") else None)
-    for cand in ([root / str(source), root / f"{source}.zip"] if root else []) + [cache_dir() / f"{source}.zip"]:
-        if cand.exists():
-            return cand
-    return None
+CACHE_VERSION = 2  # 2: keyed by the content fingerprint
 
 
 def load_ratings_cached(source, format: str | None = None, data_dir=None, *, cache_folder=None, **options) -> Ratings:
@@ -49,11 +35,12 @@ def load_ratings_cached(source, format: str | None = None, data_dir=None, *, cac
     """
     if isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read"):
         return load_ratings(source, format, data_dir, **options)
-    path = _resolve(source, data_dir)
-    if path is None:
+    found = resolve(source, data_dir)
+    if found is None or not found.files:
         return load_ratings(source, format, data_dir, **options)  # raises the right message
-    key_src = json.dumps(
-        {"v": CACHE_VERSION, "source": str(source), "format": format, "files": _fingerprint(path),
+    fp = files_fingerprint(found.files, default_memo(), where=str(source))["fingerprint"]
+    key_src = json.dumps(  # the parsed value names its source, so the path is part of the key too
+        {"v": CACHE_VERSION, "source": str(source), "path": str(found.path), "format": format, "fingerprint": fp,
          "options": {k: repr(v) for k, v in sorted(options.items())}},
         sort_keys=True,
     )
@@ -68,16 +55,10 @@ def load_ratings_cached(source, format: str | None = None, data_dir=None, *, cac
         except Exception:  # noqa: BLE001 - a damaged entry is just parsed again
             pass
     value = load_ratings(source, format, data_dir, **options)
-    tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".part", dir=folder)
-        os.close(fd)
-        joblib.dump(value, tmp)
-        os.replace(tmp, entry)
+        with atomic_path(entry) as tmp:
+            joblib.dump(value, tmp)
     except OSError:
         pass  # a cache that cannot be written is not an error
-    finally:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
     return value

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from mmf_core.data import cache as _cache
 from mmf_core.data import limits, matlab, movielens, tables
+from mmf_core.data.resolve import resolve, search_dir
 from mmf_core.data.movielens import MOVIELENS, _Folder
 from mmf_core.data.ratings import Ratings
 from mmf_core.errors import MMFError
@@ -31,12 +32,6 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".data", ".tab", ".base", ".te
 
 def _is_filelike(x) -> bool:
     return hasattr(x, "read") and not isinstance(x, (str, os.PathLike))
-
-
-def default_data_dir() -> Path | None:
-    """``$MMF_DATA_DIR`` when set, else None (names then resolve in the download cache)."""
-    env = os.environ.get("MMF_DATA_DIR")
-    return Path(env).expanduser() if env else None
 
 
 def load_ratings(
@@ -81,36 +76,33 @@ def _load_source(source, format, data_dir, filename, options: dict) -> Ratings:
         return _load_bytes(bytes(data), fname, format, options)
     if not isinstance(source, (str, os.PathLike)):
         raise MMFError(f"source must be a path, a data set name or bytes, got {type(source).__name__}")
-    path = Path(source).expanduser()
-    if path.exists():
-        return _load_path(path, format, options)
+    found = resolve(source, data_dir)  # the one place names become files (mmf_core.data.resolve)
+    if found is not None and found.kind == "path":
+        return _load_path(found.path, format, options)
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
         raise MMFError(f"data folder {data_dir} does not exist; give an existing --data_dir")
-    return _load_name(str(source), format, Path(data_dir).expanduser() if data_dir else default_data_dir(), options)
+    return _load_name(str(source), format, found, search_dir(data_dir), options)
 
 
 # --------------------------------------------------------------------------- by name
-def _load_name(name: str, format, data_dir: Path | None, options: dict) -> Ratings:
+def _load_name(name: str, format, found, data_dir: Path | None, options: dict) -> Ratings:
     download = bool(options.pop("download", False))
     key = name.lower()
+    if found is not None and found.kind == "mat":
+        return matlab.read_mat(found.path, name=key, **_mat_options(options))
+    if found is not None and found.kind == "movielens":
+        if found.path.is_dir():
+            return _load_movielens_dir(found.path, key, options)
+        return _load_zip_path(found.path, key, options)
+    if found is not None:
+        return _load_path(found.path, format, options)
     if key in matlab.MAT_DATASETS:
-        path = matlab.find_mat_file(key, data_dir)
-        return matlab.read_mat(path, name=key, **_mat_options(options))
+        matlab.find_mat_file(key, data_dir)  # raises the message that says where to put it
     if key in MOVIELENS:
-        _, inner = MOVIELENS[key]
-        candidates = []
-        if data_dir is not None:
-            candidates += [data_dir / key, data_dir / inner, data_dir / f"{key}.zip"]
-        cache_dir = _cache.cache_dir()
-        candidates += [cache_dir / f"{key}.zip"]
-        for cand in candidates:
-            if cand.is_dir() and movielens.ratings_file_in(_Folder.of_dir(cand)):
-                return _load_movielens_dir(cand, key, options)
-            if cand.is_file():
-                return _load_zip_path(cand, key, options)
         if download:
             archive = _cache.download_movielens(key)
             return _load_zip_path(archive, key, options)
+        cache_dir = _cache.cache_dir()
         fmt, _ = MOVIELENS[key]
         expected = (data_dir / key / fmt.ratings_file) if data_dir else (cache_dir / f"{key}.zip")
         raise MMFError(
@@ -118,10 +110,6 @@ def _load_name(name: str, format, data_dir: Path | None, options: dict) -> Ratin
             f"`python -m mmf_core dataset {key} --download` (saved as {cache_dir / (key + '.zip')}) "
             f"or get {movielens.movielens_url(key)} by hand and unpack it into {data_dir or 'a folder given as data_dir'}"
         )
-    if data_dir is not None:
-        for cand in (data_dir / name,):
-            if cand.exists():
-                return _load_path(cand, format, options)
     known = ", ".join(list(MOVIELENS) + list(matlab.MAT_DATASETS))
     raise MMFError(f"{name}: no such file or folder, and not a known data set name ({known}); check the path")
 
@@ -165,7 +153,7 @@ def _load_zip(zf, label: str, name: str, options: dict) -> Ratings:
     if len(mats) == 1:
         return matlab.read_mat_bytes(folder.read(mats[0]), folder.where(mats[0]), name=name, **_mat_options(options))
     tabs = [
-        n for n in folder.names if n.lower().endswith(TABLE_SUFFIXES + (".parquet",)) and n.lower() not in MOVIELENS_EXTRAS
+        n for n in folder.names if n.lower().endswith(TABLE_SUFFIXES + (".parquet", ".pq")) and n.lower() not in MOVIELENS_EXTRAS
     ]
     if len(tabs) == 1:
         return _load_bytes(folder.read(tabs[0]), tabs[0], None, options, label=folder.where(tabs[0]))
@@ -197,10 +185,12 @@ def _load_path(path: Path, format, options: dict) -> Ratings:
     with open(path, "rb") as fh:
         head = fh.read(64)
     fmt = format or _guess_format(name, head)
+    if fmt == "table" and head[:4] == b"PK\x03\x04" and format is None:  # a zip whatever its name, as for uploads
+        fmt = "zip"
     if fmt in ("table", "movielens", "parquet"):  # a zip's members, a .mat's variables are checked by what they declare
         limits.check_declared(str(path), size, "the file's size")
     if fmt != "zip":  # a zip's members are checked by their uncompressed size
-        _cache.check_fits_in_memory(path, size)
+        limits.check_fits_in_memory(path, size)
     if fmt == "zip":
         return _load_zip_path(path, _guess_ml_name(path), options)
     if fmt == "mat":
@@ -288,26 +278,15 @@ def available_datasets(data_dir=None) -> list[dict]:
     list of dicts ``{"name", "kind" ("movielens" | "mat"), "present" (bool), "path" (str or
     None: where it was found), "url" (download address, MovieLens only, else None)}``.
     """
-    root = Path(data_dir).expanduser() if data_dir else default_data_dir()
     out = []
-    for key, (fmt, inner) in MOVIELENS.items():
-        found = None
-        cands = [root / key, root / inner, root / f"{key}.zip"] if root else []
-        for cand in cands + [_cache.cache_dir() / f"{key}.zip"]:
-            if (cand.is_dir() and (cand / fmt.ratings_file).is_file()) or (cand.is_file() and cand.suffix == ".zip"):
-                found = cand
-                break
-        out.append({"name": key, "kind": "movielens", "present": found is not None,
-                    "path": str(found) if found else None, "url": movielens.movielens_url(key)})
-    for key, files in matlab.MAT_DATASETS.items():
-        found = None
-        if root:
-            for cand in [root / key / f for f in files] + [root / f"{key}.mat"]:
-                if cand.is_file():
-                    found = cand
-                    break
-        out.append({"name": key, "kind": "mat", "present": found is not None, "path": str(found) if found else None,
-                    "url": None})
+    for key in list(MOVIELENS) + list(matlab.MAT_DATASETS):
+        try:
+            found = resolve(key, data_dir)
+        except MMFError:  # a folder of several unknown .mat files: there, but which one is unclear
+            found = None
+        kind = "movielens" if key in MOVIELENS else "mat"
+        out.append({"name": key, "kind": kind, "present": found is not None, "path": str(found.path) if found else None,
+                    "url": movielens.movielens_url(key) if kind == "movielens" else None})
     return out
 
 

@@ -13,6 +13,7 @@ import codecs
 import csv
 import io
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -155,11 +156,11 @@ def _sample(data: bytes, encoding, max_lines: int = 50) -> list[str]:
     return [ln for ln in lines if ln.strip()][:max_lines]
 
 
-def _read_frame(data: bytes, where: str, sep: str, header: bool, encoding) -> pd.DataFrame:
+def _read_frame(data: bytes, where: str, sep: str, header: bool, encoding, dtype=None) -> pd.DataFrame:
     if sep == "::":
         data = data.replace(b"::", b"\t")
         sep = "\t"
-    kw = {"sep": sep, "header": 0 if header else None, "encoding": encoding or text_encoding(data)}
+    kw = {"sep": sep, "header": 0 if header else None, "encoding": encoding or text_encoding(data), "dtype": dtype}
     if sep != r"\s+":
         try:
             return pd.read_csv(io.BytesIO(data), engine="pyarrow", **kw)
@@ -200,15 +201,26 @@ def _timestamps(s: pd.Series, where: str, first_line: int, unit: str = "line") -
         k = int(np.flatnonzero(s.isna().to_numpy())[0])
         raise MMFError(f"{where}: {unit} {k + first_line}: the timestamp is missing; fix that line or leave timestamps out")
     if pd.api.types.is_numeric_dtype(s):
-        return s.to_numpy().astype(np.int64)
-    parsed = pd.to_datetime(s, errors="coerce", utc=True)
+        v = s.to_numpy()
+        if v.dtype.kind in "fu":  # infinite or past int64: the cast would make garbage of it
+            f = v.astype(np.float64)
+            bad = ~(np.abs(f) < 2.0**63)
+            if bad.any():
+                k = int(np.flatnonzero(bad)[0])
+                raise MMFError(f"{where}: {unit} {k + first_line}: the timestamp {f[k]:g} is not a time in seconds; fix "
+                               f"that {unit} or leave timestamps out")
+        return v.astype(np.int64)
+    with warnings.catch_warnings():  # pandas warns (on stderr) when it guesses date formats one by one
+        warnings.simplefilter("ignore", UserWarning)
+        parsed = pd.to_datetime(s, errors="coerce", utc=True)
     if parsed.isna().any():
         k = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         raise MMFError(
             f"{where}: {unit} {k + first_line}: the timestamp is neither a number nor a date; fix that {unit} or leave "
             "timestamps out"
         )
-    return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy().astype(np.int64)
+    secs = parsed.dt.as_unit("s").dt.tz_convert(None)  # whole seconds: any year a date may have fits (nanoseconds overflow)
+    return secs.to_numpy().astype("datetime64[s]").astype(np.int64)
 
 
 def _fields_on_line(data: bytes, lineno: int, sep: str) -> int | None:
@@ -226,7 +238,10 @@ def _fields_on_line(data: bytes, lineno: int, sep: str) -> int | None:
         return len(line.split())
     if len(sep) > 1:
         return line.count(sep) + 1
-    return len(next(csv.reader([line], delimiter=sep)))
+    try:
+        return len(next(csv.reader([line], delimiter=sep)))
+    except csv.Error:  # a stray carriage return or NUL inside the line: count the delimiters
+        return line.count(sep) + 1
 
 
 def _position(df: pd.DataFrame, col) -> int | None:
@@ -327,6 +342,11 @@ def read_table(
         raise MMFError(f"{where}: is gzip-compressed; unpack it first (gunzip) and give the plain text file")
     limits.check_declared(where, len(data), "the file's size")
     lines = _sample(data, encoding)
+    if not lines:  # no line break in the sample, or only blank lines
+        raise MMFError(
+            f"{where}: the first {len(data[: 1 << 16]):,} bytes hold no complete line of data (a line that long, or only "
+            "blank lines); a ratings table has one short user,item,rating line per rating -- check that it is one"
+        )
     sep = sniff(lines, where, delimiter)
     first = [f.strip().strip('"') for f in _split_line(lines[0], sep)]
     if len(first) < 3:
@@ -342,7 +362,25 @@ def read_table(
     mapping = parse_columns(columns) or guess_mapping(list(df.columns), has_header)
     if mapping is None:
         raise MMFError(_unmapped(where, df, has_header))
+    df = _exact_ids(df, mapping, where, data, sep, has_header, encoding)
     return _frame_to_ratings(df, mapping, where, name or where, 2 if has_header else 1, duplicates, scale, text=(data, sep))
+
+
+def _exact_ids(df: pd.DataFrame, mapping: dict, where: str, data: bytes, sep: str, header: bool, encoding) -> pd.DataFrame:
+    """Ids are labels, never rounded: a user or item column the parser read as floats
+    (integers past int64, where distinct ids round to one float, or ids with a fraction)
+    is read again as text."""
+    floats = [r for r in ("user", "item") if pd.api.types.is_float_dtype(_column(df, mapping[r], r, where))]
+    if not floats:
+        return df
+    text = _read_frame(data, where, sep, header, encoding, dtype=str)
+    if text.shape != df.shape:
+        return df
+    df = df.copy()
+    for role in floats:
+        j = _position(df, mapping[role]) - 1
+        df.isetitem(j, text.iloc[:, j].str.strip().to_numpy())
+    return df
 
 
 def _unmapped(where: str, df: pd.DataFrame, header: bool) -> str:
