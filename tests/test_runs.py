@@ -24,8 +24,8 @@ from mmf_core.cli import main
 from mmf_core.errors import MMFError
 from mmf_core.runs import (CANCELLED, DONE, FAILED, INTERRUPTED, QUEUED, RUNNING, RunStore, make_spec,
                            run_id_of)
-from mmf_core.runs import cli_support
-from mmf_core.runs.store import default_store_root, resolve_store_root
+from mmf_core.commands import _execute as cli_support
+from mmf_core.runs.layout import default_store_root, resolve_store_root
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,18 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def _toy_kind(monkeypatch):
     monkeypatch.setenv("MMF_EXPERIMENT_PLUGINS", "toy=tests.runs_toy_experiment")
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-
-
-@pytest.fixture
-def store():
-    st = RunStore()
-    yield st
-    for info in st.list_runs():  # never leave a worker behind
-        if info.active and info.pid:
-            try:
-                os.kill(info.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def wait_until(predicate, timeout=30.0, what="condition"):
@@ -195,7 +183,7 @@ def test_same_spec_from_two_concurrent_submitter_processes_runs_once(store, tmp_
 FOREGROUND = r"""
 import argparse, json, sys, time
 from pathlib import Path
-from mmf_core.runs import cli_support
+from mmf_core.commands import _execute as cli_support
 go = Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.001)

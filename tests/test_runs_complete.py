@@ -13,41 +13,24 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from mmf_core.cli import main
 from mmf_core.experiments import run_experiment
-from mmf_core.runs import DONE, INTERRUPTED, RunStore
+from mmf_core.runs import DONE, INTERRUPTED
+from tests.helpers import planted_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def ratings_csv(tmp_path):
-    from mmf_core.data.synthetic import planted_mixture_ratings
-
-    r = planted_mixture_ratings(n_users=120, n_items=100, density=0.2, seed=0)
-    path = tmp_path / "planted.csv"
-    pd.DataFrame({"user": r.user_ids[r.users], "item": r.item_ids[r.items], "rating": r.ratings}).to_csv(path, index=False)
-    return path
+    return planted_csv(tmp_path / "planted.csv", n_users=120, n_items=100, density=0.2)
 
 
 def params_for(csv: Path, **kw) -> dict:
     return {"dataset": str(csv), "R": 8, "K": 2, "epochs": 14, "patience": 100, "batch_size": 1024,
             "seeds": [3], "val_ratio": 0.1, "device": "cpu", **kw}
-
-
-@pytest.fixture
-def store():
-    st = RunStore()
-    yield st
-    for info in st.list_runs():
-        if info.active and info.pid:
-            try:
-                os.kill(info.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def _wait_until(pred, timeout=120.0):

@@ -70,18 +70,6 @@ def _kinds(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
 
 
-@pytest.fixture
-def store():
-    st = RunStore()
-    yield st
-    for info in st.list_runs():  # never leave a worker behind
-        if info.active and info.pid and info.pid != os.getpid():
-            try:
-                os.kill(info.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
 def run_here(store: RunStore, kind: str, params: dict, on_event=None) -> str:
     """Create the run and execute it in this process (what a worker does); its id."""
     h = store.submit(kind, params, start=False)

@@ -1,9 +1,10 @@
 """Low-level file helpers of the run store: atomic writes, pickle-free reads, locks.
 
 Every file of a run except the append-only ``events.jsonl`` is written through
-:func:`atomic_write_bytes`: a temporary file in the same folder, flushed and fsynced, then
-``os.replace``d over the target, so a reader sees the old file or the new one, never half
-of one. Files are read back only as JSON or as ``.npz`` with ``allow_pickle=False``.
+:func:`atomic_write_bytes` (the project's one atomic writer, :mod:`mmf_core.fileio`): a
+temporary file in the same folder, flushed and fsynced, then ``os.replace``d over the
+target, so a reader sees the old file or the new one, never half of one. Files are read
+back only as JSON or as ``.npz`` with ``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from mmf_core.fileio import atomic_write_bytes
 
 
 def _json_default(obj):
@@ -40,29 +43,6 @@ def dumps(obj, *, indent: int | None = None) -> str:
 def canonical_json(obj) -> str:
     """Canonical JSON text (sorted keys, no spaces): the text a run key is hashed from."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default, allow_nan=False)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder + os.replace)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{time.monotonic_ns() % 10**9}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def atomic_write_json(path: Path, obj, *, indent: int | None = 1) -> None:

@@ -12,12 +12,20 @@ polls the ``cancel`` flag), write ``arrays.npz`` then ``result.json`` atomically
 the final status with the outputs' sizes and checksums. Nothing in here may leave the
 status at running when the process exits normally: every failure ends as ``failed``
 with a one-line message (the traceback goes to ``log.txt``).
+
+A resumed run continues from its experiment's last checkpoint, which may be older than its
+last recorded event, so the experiment replays some epochs. ``events.jsonl`` keeps what
+the earlier attempts recorded and drops the replays (see :class:`Replays`), so it ends as
+an uninterrupted run's would, plus a ``{"event": "resumed"}`` marker per resume: the
+epochs of each curve strictly increase.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import json
+import math
 import os
 import signal
 import socket
@@ -29,8 +37,9 @@ from typing import Callable
 
 from mmf_core.errors import MMFError
 from mmf_core.runs import files
-
-POLL_SECONDS = 0.1
+from mmf_core.runs.layout import ARRAYS, CANCEL, CHECKPOINT, EVENTS, OUTPUT_FILES, RESULT, SPEC, disk_full_message
+from mmf_core.runs.queue import claim_slot, leave
+from mmf_core.runs.status import CANCELLED, DONE, FAILED, QUEUED, RUNNING, read_status, write_status_in_place
 
 
 class Terminated(BaseException):
@@ -41,36 +50,10 @@ def _on_sigterm(signum, frame):  # noqa: ARG001
     raise Terminated()
 
 
-def _read_status(run_dir: Path) -> dict:
-    try:
-        status = files.read_json(run_dir / "status.json")
-        return status if isinstance(status, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_status(run_dir: Path, status: dict) -> bool:
-    """Atomic write; on failure (full disk) an in-place overwrite, which may still fit in
-    the file's existing blocks. False when neither worked."""
-    try:
-        files.atomic_write_json(run_dir / "status.json", status)
-        return True
-    except OSError:
-        pass
-    try:
-        data = (files.dumps(status) + "\n").encode()
-        with open(run_dir / "status.json", "r+b") as fh:
-            fh.write(data)
-            fh.truncate()
-        return True
-    except OSError:
-        return False
-
-
 def _set(run_dir: Path, **changes) -> dict:
-    status = _read_status(run_dir)
+    status = read_status(run_dir)
     status.update(changes)
-    if not _write_status(run_dir, status):
+    if not write_status_in_place(run_dir, status):
         print(f"could not record status {changes.get('status')!r}: the store is not writable", file=sys.stderr, flush=True)
     return status
 
@@ -82,59 +65,51 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _queue_dir(run_dir: Path, group: str) -> Path:
-    return run_dir.parent / ".queue" / group
+# Fields that measure an event rather than say which curve it belongs to.
+_VOLATILE = ("epoch", "seconds", "time")
 
 
-def _entry_alive(store_root: Path, entry: str) -> bool:
-    run_id = entry.split("-", 1)[1] if "-" in entry else entry
-    lock = store_root / run_id / "worker.lock"
-    if not lock.exists():
-        return False
-    fd = files.try_lock(lock)
-    if fd is None:
-        return True
-    os.close(fd)
-    return False
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _claim_slot(run_dir: Path, group: str, slots: int, entry: str | None, cancel_path: Path,
-                on_wait: Callable[[str], None] | None) -> int | None:
-    """Wait for one of the ``slots`` worker slots of ``group``; the held slot's fd, or
-    None when the run was cancelled while waiting."""
-    root = run_dir.parent
-    qdir = _queue_dir(run_dir, group)
-    slot_dir = root / ".slots"
-    slot_dir.mkdir(parents=True, exist_ok=True)
-    told = False
-    while True:
-        if cancel_path.exists() or not run_dir.is_dir():  # cancelled, or deleted while queued
-            return None
-        ahead = 0
-        if entry is not None:
-            try:
-                names = sorted(os.listdir(qdir))
-            except FileNotFoundError:
-                names = []
-            for name in names:
-                if name >= entry:
-                    break
-                if _entry_alive(root, name):
-                    ahead += 1
-                else:
-                    try:
-                        os.unlink(qdir / name)
-                    except FileNotFoundError:
-                        pass
-        if ahead < slots:
-            for i in range(slots):
-                fd = files.try_lock(slot_dir / f"{group}-{i}.lock")
-                if fd is not None:
-                    return fd
-        if not told and on_wait is not None:
-            on_wait(f"waiting for a free {group} worker slot ({slots} in use or queued ahead)")
-            told = True
-        time.sleep(POLL_SECONDS)
+def _series(event: dict) -> str:
+    """Which curve (epoch events) or milestone (``stage`` events) ``event`` belongs to: its
+    fields that are not measurements, i.e. not floats and not epoch/seconds/time (a
+    ``model`` / ``method`` / ``seed`` / ``R`` / ``K`` tag, a stage name)."""
+    return json.dumps({k: v for k, v in event.items() if k not in _VOLATILE and not isinstance(v, float)},
+                      sort_keys=True, default=str)
+
+
+class Replays:
+    """What earlier attempts of a run recorded, to recognise the events a resumed
+    experiment replays: an epoch event of a curve at or before the last epoch recorded for
+    that curve, or a ``stage`` event (a model's result) already recorded. Events of the
+    current attempt are never held against it."""
+
+    def __init__(self, previous: list[dict]):
+        self.last_epoch: dict[str, float] = {}
+        self.stages: set[str] = set()
+        for ev in previous:
+            if not isinstance(ev, dict) or ev.get("event") == "damaged_line":
+                continue
+            if _number(ev.get("epoch")):
+                key = _series(ev)
+                self.last_epoch[key] = max(ev["epoch"], self.last_epoch.get(key, -math.inf))
+            elif "stage" in ev:
+                self.stages.add(_series(ev))
+
+    def is_replay(self, event: dict) -> bool:
+        if not (self.last_epoch or self.stages) or not isinstance(event, dict):
+            return False
+        try:  # compare as the file holds it (numpy scalars become plain numbers)
+            event = json.loads(json.dumps(event, default=files._json_default))
+        except (TypeError, ValueError):
+            return False
+        if _number(event.get("epoch")):
+            last = self.last_epoch.get(_series(event))
+            return last is not None and event["epoch"] <= last
+        return "stage" in event and _series(event) in self.stages
 
 
 def execute_run(run_dir: Path, *, group: str = "cpu", slots: int = 1, queue_entry: str | None = None,
@@ -145,68 +120,65 @@ def execute_run(run_dir: Path, *, group: str = "cpu", slots: int = 1, queue_entr
     Returns ``(final_status, ExperimentResult | None)``. With ``raise_errors`` (the CLI's
     foreground mode) a failure is recorded and then re-raised.
     """
-    from mmf_core.runs.store import disk_full_message  # light import; no torch yet
-
     run_dir = Path(run_dir)
     run_id = run_dir.name
-    cancel_path = run_dir / "cancel"
-    _set(run_dir, status="queued", pid=os.getpid(), host=socket.gethostname(), device=group)
+    cancel_path = run_dir / CANCEL
+    _set(run_dir, status=QUEUED, pid=os.getpid(), host=socket.gethostname(), device=group)
     slot_fd = None
     events = None
     try:
-        slot_fd = _claim_slot(run_dir, group, slots, queue_entry, cancel_path, on_wait)
+        slot_fd = claim_slot(run_dir, group, slots, queue_entry, cancel_path, on_wait)
         if queue_entry is not None:
-            try:
-                os.unlink(_queue_dir(run_dir, group) / queue_entry)
-            except FileNotFoundError:
-                pass
+            leave(run_dir.parent, group, queue_entry)
         if slot_fd is None:
-            _set(run_dir, status="cancelled", message="cancelled while queued", finished_at=time.time())
-            return "cancelled", None
-        status = _set(run_dir, status="running", started_at=time.time(), message=None)
-        spec = files.read_json(run_dir / "spec.json")
-        (run_dir / "checkpoint").mkdir(exist_ok=True)
-        events = files.EventLog(run_dir / "events.jsonl")
+            _set(run_dir, status=CANCELLED, message="cancelled while queued", finished_at=time.time())
+            return CANCELLED, None
+        status = _set(run_dir, status=RUNNING, started_at=time.time(), message=None)
+        spec = files.read_json(run_dir / SPEC)
+        (run_dir / CHECKPOINT).mkdir(exist_ok=True)
+        replays = Replays(files.read_events(run_dir / EVENTS))
+        events = files.EventLog(run_dir / EVENTS)
         if status.get("resumed"):
             events.append({"event": "resumed", "attempt": status.get("attempt"), "time": time.time()})
 
         def emit(event: dict) -> None:
+            if replays.is_replay(event):  # recorded by an earlier attempt already
+                return
             events.append(event)
             if on_event is not None:
                 on_event(event)
 
-        from mmf_core.experiments import RunContext
-        from mmf_core.runs import kinds
+        from mmf_core.experiments import RunContext, run_kind
 
         params = spec["params"]
-        ctx = RunContext(on_event=emit, should_stop=cancel_path.exists, checkpoint_dir=run_dir / "checkpoint",
+        ctx = RunContext(on_event=emit, should_stop=cancel_path.exists, checkpoint_dir=run_dir / CHECKPOINT,
                          device=params.get("device") if isinstance(params, dict) else None)
-        out = kinds.run(spec["kind"], params, ctx)
+        out = run_kind(spec["kind"], params, ctx)
         events.close()
-        final = "cancelled" if cancel_path.exists() else "done"
+        final = CANCELLED if cancel_path.exists() else DONE
         try:
             npz = files.npz_bytes(out.arrays or {})
         except TypeError as exc:
             raise MMFError(f"the experiment returned an array that cannot be stored ({exc})") from None
         try:
-            files.atomic_write_bytes(run_dir / "arrays.npz", npz)
-            files.atomic_write_json(run_dir / "result.json", out.result)
-            digests = {name: files.file_digest(run_dir / name) for name in ("arrays.npz", "result.json")}
+            files.atomic_write_bytes(run_dir / ARRAYS, npz)
+            files.atomic_write_json(run_dir / RESULT, out.result)
+            digests = {name: files.file_digest(run_dir / name) for name in OUTPUT_FILES}
         except OSError as exc:
-            for name in ("arrays.npz", "result.json"):
+            for name in OUTPUT_FILES:
                 try:
                     (run_dir / name).unlink()
                 except OSError:
                     pass
             raise MMFError(disk_full_message(run_dir.parent, exc)) from None
         _set(run_dir, status=final, files=digests, finished_at=time.time(),
-             message="cancelled; the partial result is kept" if final == "cancelled" else None)
+             message="cancelled; the partial result is kept" if final == CANCELLED else None)
         return final, out
     except Terminated:
-        _set(run_dir, status="cancelled", message="cancelled (stopped by SIGTERM)", finished_at=time.time())
-        return "cancelled", None
+        _set(run_dir, status=CANCELLED, message="cancelled (stopped by SIGTERM)", finished_at=time.time())
+        return CANCELLED, None
     except KeyboardInterrupt:
-        _set(run_dir, status="cancelled", message=f"interrupted by the user; `runs resume {run_id}` continues it",
+        _set(run_dir, status=CANCELLED, message=f"interrupted by the user; `runs resume {run_id}` continues it",
              finished_at=time.time())
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure must end as a status
@@ -217,12 +189,12 @@ def execute_run(run_dir: Path, *, group: str = "cpu", slots: int = 1, queue_entr
         if not isinstance(exc, MMFError):
             traceback.print_exc()
         sys.stderr.flush()
-        _set(run_dir, status="failed", message=message, finished_at=time.time())
+        _set(run_dir, status=FAILED, message=message, finished_at=time.time())
         if raise_errors or isinstance(exc, SystemExit):
             if isinstance(exc, OSError) and message.startswith(("the disk", "the store")):
                 raise MMFError(message) from None
             raise
-        return "failed", None
+        return FAILED, None
     finally:
         if events is not None:
             events.close()
@@ -242,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the launching terminal is not ours
     print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] worker pid {os.getpid()} for {args.run_dir}", flush=True)
+    from mmf_core import threads  # before torch is imported: libgomp reads its settings then
+
+    policy = threads.apply_thread_policy(threads.work_of_spec(Path(args.run_dir) / SPEC))
+    print(f"threads: {policy.reason}" + (f"; warning: {policy.warning}" if policy.warning else ""), flush=True)
     status, _ = execute_run(Path(args.run_dir), group=args.group, slots=args.slots, queue_entry=args.queue_entry)
     print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] finished: {status}", flush=True)
     os.close(args.lock_fd)

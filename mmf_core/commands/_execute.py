@@ -22,9 +22,9 @@ import sys
 
 from mmf_core.errors import MMFError
 from mmf_core.experiments import ExperimentResult, RunContext
-from mmf_core.runs import kinds
-from mmf_core.runs import files
-from mmf_core.runs.store import DONE, RunStore
+from mmf_core import experiments
+from mmf_core.runs import DONE, RunStore, files
+from mmf_core.runs.layout import STATUS
 
 
 def add_store_flags(parser: argparse.ArgumentParser) -> None:
@@ -50,9 +50,9 @@ def execute(kind: str, params: dict, args: argparse.Namespace, on_event=None, ex
     if getattr(args, "no_store", False):
         if getattr(args, "background", False):
             raise MMFError("--background needs the run store; drop --no-store")
-        canon = kinds.validate(kind, params)
+        canon = experiments.validate_params(kind, params)
         ctx = RunContext(on_event=on_event or (lambda e: None), device=canon.get("device"))
-        return kinds.run(kind, canon, ctx)
+        return experiments.run_kind(kind, canon, ctx)
 
     store = RunStore(getattr(args, "store", None))
     if getattr(args, "background", False):
@@ -88,7 +88,7 @@ def execute(kind: str, params: dict, args: argparse.Namespace, on_event=None, ex
     from mmf_core.runs.worker import execute_run
 
     run_dir = store.root / handle.id
-    group = files.read_json(run_dir / "status.json").get("device") or "cpu"
+    group = files.read_json(run_dir / STATUS).get("device") or "cpu"
     try:
         status, _ = execute_run(run_dir, group=group, slots=store.max_workers, queue_entry=entry,
                                 on_event=on_event, on_wait=_note, raise_errors=True)
