@@ -130,7 +130,7 @@ def run_plan(plan: list[tuple[dict, list[dict]]], store=None, workers: int | Non
     1 each new run executes in this process, as the CLI's foreground mode; with more,
     up to ``workers`` background workers run at once (the store's worker slots).
     """
-    from mmf_core.runs import kinds
+    from mmf_core.experiments import run_kind
 
     note = on_note or (lambda s: None)
     specs = [(i, j, p) for i, (_, ps) in enumerate(plan) for j, p in enumerate(ps)]
@@ -139,7 +139,7 @@ def run_plan(plan: list[tuple[dict, list[dict]]], store=None, workers: int | Non
     if store is None:
         for n, (i, j, p) in enumerate(specs, 1):
             note(f"[{n}/{total}] training {_label(plan[i][0])}, seeds {p['seed_a']} & {p['seed_b']}")
-            res = kinds.run("identify", p, RunContext(device=p.get("device"), should_stop=should_stop or (lambda: False)))
+            res = run_kind("identify", p, RunContext(device=p.get("device"), should_stop=should_stop or (lambda: False)))
             out[i][j] = (None, res.result)
         return out
     workers = int(workers or store.max_workers)
@@ -147,7 +147,7 @@ def run_plan(plan: list[tuple[dict, list[dict]]], store=None, workers: int | Non
         raise MMFError(f"workers must be at least 1, got {workers}")
     done = 0
     if workers == 1:
-        from mmf_core.runs.store import DONE
+        from mmf_core.runs import DONE
         from mmf_core.runs.worker import execute_run
         from mmf_core.runs import files
         import os
@@ -176,7 +176,7 @@ def run_plan(plan: list[tuple[dict, list[dict]]], store=None, workers: int | Non
             out[i][j] = (handle.id, store.result(handle.id))
         return out
 
-    from mmf_core.runs.store import DONE
+    from mmf_core.runs import DONE
 
     pending = list(specs)
     active: dict[str, tuple[int, int]] = {}

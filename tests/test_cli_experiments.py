@@ -6,19 +6,13 @@ import json
 import pytest
 
 from mmf_core.cli import build_parser, main
-from tests.test_experiments import write_ml100k
+from tests.helpers import planted_ml100k, run_cli
 
 RECON = ["reconstruct", "--I", "20", "--J", "18", "--R_list", "4,6", "--K_ratio", "0.5", "--epochs", "8",
          "--log_every", "0", "--methods", "mmf,svd,mf_bias"]
 SPEC = ["spectrum", "--R_budget", "6", "--K_list", "2", "--mmf_epochs", "8", "--S10_size", "14", "--H6_size", "12",
         "--H6_blocks", "3", "--svdvals_method", "lowrank", "--log10"]
 IDENT = ["identify", "--I", "18", "--J", "18", "--R", "4", "--K", "2", "--epochs", "10", "--num_blocks", "3", "--reorder"]
-
-
-def run_cli(argv, capsys):
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_reconstruct_writes_the_reference_csv_and_plots(tmp_path, capsys):
@@ -81,7 +75,7 @@ def test_identify_writes_json_and_heatmaps(tmp_path, capsys):
 
 
 def test_complete_writes_per_seed_and_agg_json(tmp_path, capsys):
-    data = write_ml100k(tmp_path / "data")
+    data = planted_ml100k(tmp_path / "data")
     out = tmp_path / "res"
     code, stdout, _ = run_cli(["complete", "--dataset", "ml-100k", "--data_dir", str(data), "--R", "6", "--K", "2",
                                "--epochs", "2", "--batch_size", "64", "--seeds", "3", "4", "--save_dir", str(out),
@@ -100,7 +94,7 @@ def test_complete_writes_per_seed_and_agg_json(tmp_path, capsys):
 
 
 def test_complete_seed_start_and_no_bias(tmp_path, capsys):
-    data = write_ml100k(tmp_path / "data")
+    data = planted_ml100k(tmp_path / "data")
     out = tmp_path / "res"
     code, _, _ = run_cli(["complete", "--dataset", "ml-100k", "--data_dir", str(data), "--R", "5", "--K", "2",
                           "--epochs", "1", "--seed_start", "7", "--num_seeds", "2", "--no_bias", "--shift_mode",

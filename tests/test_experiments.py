@@ -3,24 +3,15 @@
 import numpy as np
 import pytest
 
-from mmf_core.data.synthetic import planted_mixture_ratings
 from mmf_core.errors import MMFError
 from mmf_core.experiments import RunContext, run_experiment, validate_params
+from tests.helpers import planted_ml100k
 
 TINY = {
     "reconstruct": dict(I=24, J=20, R_list="4,6", K_ratio=0.5, epochs=15, seeds="3", log_every=5),
     "spectrum": dict(R_budget=6, K_list="2", mmf_epochs=100, S10_size=16, H6_size=18, H6_blocks=3),
     "identify": dict(I=24, J=24, R=4, K=2, epochs=20, num_blocks=3),
 }
-
-
-def write_ml100k(folder, n_users=40, n_items=30, seed=0):
-    r = planted_mixture_ratings(n_users, n_items, 2, 3, 0.3, seed=seed)
-    d = folder / "ml-100k"
-    d.mkdir(parents=True)
-    lines = [f"{u + 1}\t{i + 1}\t{int(x)}\t88125094{k % 10}" for k, (u, i, x) in enumerate(zip(r.users, r.items, r.ratings))]
-    (d / "u.data").write_text("\n".join(lines) + "\n")
-    return folder
 
 
 def complete_params(data_dir, **kw):
@@ -157,7 +148,7 @@ def test_identify_scores_and_shared_shifts():
 
 
 def test_complete_on_a_tiny_movielens_folder(tmp_path):
-    data = write_ml100k(tmp_path / "data")
+    data = planted_ml100k(tmp_path / "data")
     events = []
     res = run_experiment("complete", complete_params(data, seeds=[5, 6]), RunContext(on_event=events.append))
     r = res.result
@@ -179,7 +170,7 @@ def test_complete_on_a_tiny_movielens_folder(tmp_path):
 
 
 def test_complete_mu_modes_and_learned_shifts(tmp_path):
-    data = write_ml100k(tmp_path / "data")
+    data = planted_ml100k(tmp_path / "data")
     a = run_experiment("complete", complete_params(data, mu_mode="fixed3", shift_mode="learned", epochs=2))
     s = a.result["per_seed"][0]
     assert s["mu"] == 3.0
@@ -196,7 +187,7 @@ def test_complete_missing_data_is_one_line_error(tmp_path):
 
 
 def test_complete_resumes_from_checkpoints(tmp_path):
-    data = write_ml100k(tmp_path / "data")
+    data = planted_ml100k(tmp_path / "data")
     ckpt = tmp_path / "ckpt"
     first = run_experiment("complete", complete_params(data, seeds=[1, 2]), RunContext(checkpoint_dir=ckpt))
     assert (ckpt / "seed1.json").exists() and (ckpt / "seed2.json").exists()
@@ -208,7 +199,7 @@ def test_complete_resumes_from_checkpoints(tmp_path):
 
 
 def test_complete_should_stop_returns_partial(tmp_path):
-    data = write_ml100k(tmp_path / "data")
+    data = planted_ml100k(tmp_path / "data")
     res = run_experiment("complete", complete_params(data, seeds=[1, 2], epochs=20),
                          RunContext(should_stop=lambda: True))
     assert res.result["stopped"] is True

@@ -10,18 +10,12 @@ from scipy.stats import ortho_group
 
 from mmf_core.analysis.identifiability import (chance_scores, compare_factors, mean_std, paired_verdict,
                                                subspace_similarity, summarize_pairs, three_scores)
-from mmf_core.cli import main
 from mmf_core.data.synthetic import planted_factors, planted_model
 from mmf_core.errors import MMFError
 from mmf_core.experiments import identify, run_experiment
+from tests.helpers import run_cli
 
 TINY = ["identify-sweep", "--I", "16", "--R", "3", "--K", "2", "--epochs", "8", "--num_blocks", "3", "--pairs", "5"]
-
-
-def run_cli(argv, capsys):
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # ------------------------------------------------------------------------------ the math

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import tempfile
 import time
@@ -25,7 +24,7 @@ from streamlit.testing.v1 import AppTest  # imported here so conftest gives AppT
 
 from mmf_core.cli import main
 from tests.dashboard_helpers import APP, assert_clean
-from tests.test_experiments import write_ml100k
+from tests.helpers import planted_ml100k, strict_json
 
 RECON = ["reconstruct", "--I", "12", "--J", "10", "--R", "4", "--K", "1", "--epochs", "3", "--log_every", "0",
          "--methods", "svd,mmf"]
@@ -84,17 +83,9 @@ def assert_refused(code, err, store: Path, out: Path | None = None, match: str |
     return lines[0]
 
 
-def strict_json(text: str):
-    """Parse JSON as the standard has it: NaN and Infinity are errors."""
-    def bad(name):
-        raise ValueError(f"{name} is not JSON")
-
-    return json.loads(text, parse_constant=bad)
-
-
 @pytest.fixture(scope="module")
 def ml100k(tmp_path_factory):
-    return write_ml100k(tmp_path_factory.mktemp("data"))
+    return planted_ml100k(tmp_path_factory.mktemp("data"))
 
 
 # ------------------------------------------------------------------------------ seeds

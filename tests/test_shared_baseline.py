@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
 
 from dashboard import runstore, training
 from mmf_core.commands.complete import output_files
 from mmf_core.errors import MMFError
 from mmf_core.experiments import validate_params
-from mmf_core.runs.store import RunStore, run_id_of
-from tests.dashboard_helpers import assert_clean, cancel_active, movielens_bytes, open_page, store
-from tests.test_cli_experiments import run_cli
-from tests.test_experiments import write_ml100k
+from mmf_core.runs import RunStore, run_id_of
+from tests.dashboard_helpers import assert_clean, movielens_bytes, open_page, store
+from tests.helpers import planted_csv, planted_ml100k, run_cli
 
 KW = dict(R=6, masks=["gaussian"], shift_modes=["zero"], epochs=2, seeds=[0], batch_size=64, patience=2,
           use_bias=True, test_ratio=0.1, val_ratio=0.1)
@@ -34,21 +32,12 @@ PINNED = {
 }
 PINNED["complete-bd5b7f1ccf75"] = {**PINNED["complete-d8413b46d393"], "extra_models": ["nmf"], "split": "random"}
 
-
-@pytest.fixture(autouse=True)
-def _stop_workers():
-    yield
-    cancel_active()
+pytestmark = pytest.mark.usefixtures("stop_workers")  # tests/conftest.py
 
 
 @pytest.fixture
 def ratings_csv(tmp_path):
-    from mmf_core.data.synthetic import planted_mixture_ratings
-
-    r = planted_mixture_ratings(n_users=60, n_items=50, density=0.25, seed=0)
-    path = tmp_path / "planted.csv"
-    pd.DataFrame({"user": r.user_ids[r.users], "item": r.item_ids[r.items], "rating": r.ratings}).to_csv(path, index=False)
-    return path
+    return planted_csv(tmp_path / "planted.csv", n_users=60, n_items=50, density=0.25)
 
 
 def _id(params: dict) -> str:
@@ -141,7 +130,7 @@ def test_progress_counts_the_models_a_run_trains():
 
 @pytest.mark.parametrize("models, stem", [("baseline", "ml-100k_R6_MF"), ("mmf", "ml-100k_R6_K2_MMF")])
 def test_a_one_model_run_reads_through_the_cli_writer(tmp_path, capsys, models, stem):
-    data = write_ml100k(tmp_path / "data")
+    data = planted_ml100k(tmp_path / "data")
     out = tmp_path / "res"
     code, stdout, _ = run_cli(["complete", "--dataset", "ml-100k", "--data_dir", str(data), "--R", "6", "--K", "2",
                                "--epochs", "2", "--batch_size", "64", "--seeds", "3", "--models", models,

@@ -3,7 +3,7 @@
 A command that writes files (``--out_dir`` / ``--save_dir``) describes them with an
 :class:`Export`: the folder, the command module whose ``output_files(result, **options)``
 makes them, and those options. In the foreground the command writes them itself. With
-``--background``, :func:`mmf_core.runs.cli_support.execute` writes them at once when the
+``--background``, :func:`mmf_core.commands._execute.execute` writes them at once when the
 store already holds the finished run, and otherwise starts a small detached process
 (``python -m mmf_core.commands._export``) that waits for the run and then writes them;
 what it did goes to the run's ``log.txt``.
@@ -24,8 +24,6 @@ from pathlib import Path
 from mmf_core.commands._output import write_files
 from mmf_core.errors import MMFError
 
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
 
 @dataclass
 class Export:
@@ -45,15 +43,13 @@ class Export:
     def after_run(self, store_root: Path, run_id: str) -> None:
         """Start the detached process that writes the files once run ``run_id`` is done."""
         run_dir = Path(store_root) / run_id
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
         try:
             with open(run_dir / "log.txt", "ab") as log:
                 subprocess.Popen(
                     [sys.executable, "-m", "mmf_core.commands._export", "--store", str(store_root), "--run", run_id,
                      "--export", json.dumps(asdict(self))],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                    env=env, cwd=os.getcwd())
+                    cwd=os.getcwd())
         except OSError as exc:
             raise MMFError(f"run {run_id} was submitted, but the process that writes its files to {self.out_dir} "
                            f"could not start ({exc.strerror or exc}); when the run is done, run the same command "
@@ -66,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True)
     parser.add_argument("--export", required=True, help="the Export as JSON")
     args = parser.parse_args(argv)
-    from mmf_core.runs.store import DONE, RunStore
+    from mmf_core.runs import DONE, RunStore
 
     export = Export(**json.loads(args.export))
     stamp = lambda: time.strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from mmf_core.errors import MMFError
+from mmf_core.fileio import atomic_write_bytes
 
 
 def json_bytes(obj) -> bytes:
@@ -48,8 +49,8 @@ def check_out_dir(out_dir, flag: str = "--out_dir") -> Path:
 def write_files(out_dir, files: dict[str, bytes | str]) -> list[Path]:
     """Create ``out_dir`` and write every ``name -> content`` into it.
 
-    Each file is written to a temporary name in the same folder and renamed into place,
-    so a reader never sees a half-written file. Returns the written paths.
+    Each file is written atomically (:func:`mmf_core.fileio.atomic_write_bytes`), so a
+    reader never sees a half-written file. Returns the written paths.
     """
     out = Path(out_dir).expanduser()
     try:
@@ -60,12 +61,9 @@ def write_files(out_dir, files: dict[str, bytes | str]) -> list[Path]:
     for name, content in files.items():
         data = content.encode() if isinstance(content, str) else content
         path = out / name
-        tmp = path.with_name(f".{name}.tmp{os.getpid()}")
         try:
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            atomic_write_bytes(path, data)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise MMFError(f"cannot write {path}: {exc.strerror}; check the folder's permissions") from None
         written.append(path)
     return written

@@ -112,7 +112,7 @@ def table_text(rows: list[dict]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     from mmf_core.experiments import _common as c
-    from mmf_core.experiments import identify_sweep as sw
+    from mmf_core import identify_sweep as sw
 
     grid = grid_from_args(args)
     plan = sw.expand(grid, args.pairs, args.seed_a, args.seed_b, args.device)

@@ -19,7 +19,8 @@ import argparse
 import json
 import sys
 
-from mmf_core.runs import cli_support
+from mmf_core.experiments.implicit import CLI_GROUPS, SPEC
+from mmf_core.commands import _execute
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -28,48 +29,12 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="implicit feedback: BPR / logistic MF or MMF, Recall@k and NDCG@k beside popularity",
         description=__doc__.split("\n\n")[0],
     )
-    src = p.add_argument_group("data")
-    src.add_argument("--data", default=None, help="rating source (thresholded) or a user,item pairs file")
-    src.add_argument("--data_dir", default=None, help="folder holding data sets by name (default $MMF_DATA_DIR)")
-    src.add_argument("--threshold", type=float, default=None, help="ratings >= this are interactions (default 4)")
-    src.add_argument("--synthetic", action="store_true", help="use the planted synthetic interaction generator")
-    src.add_argument("--m", type=int, default=None, help="synthetic: users (default 1000000)")
-    src.add_argument("--n", type=int, default=None, help="synthetic: items (default 1000)")
-    src.add_argument("--max_per_user", type=int, default=None, help="synthetic: most interactions per user (default 4)")
-    src.add_argument("--n_groups", type=int, default=None, help="synthetic: planted groups (default 20)")
-    src.add_argument("--p_in_group", type=float, default=None, help="synthetic: share drawn from the user's group (0.8)")
-    src.add_argument("--data_seed", type=int, default=None, help="synthetic: generator seed (default 0)")
-    mod = p.add_argument_group("model and training")
-    mod.add_argument("--model", choices=["mf", "mmf"], default=None, help="scorer (default mf)")
-    mod.add_argument("--loss", choices=["bpr", "logistic"], default=None, help="training loss (default bpr)")
-    mod.add_argument("--rank", type=int, default=None, help="factors (default 32)")
-    mod.add_argument("--K", type=int, default=None, help="MMF mixture components (default 4)")
-    mod.add_argument("--mask", default=None, help="MMF mask family (default gaussian)")
-    mod.add_argument("--shift_mode", choices=["zero", "random", "learned"], default=None, help="MMF shifts (zero)")
-    mod.add_argument("--epochs", type=int, default=None, help="training epochs (default 10)")
-    mod.add_argument("--batch_size", type=int, default=None, help="pairs per step (default 1024)")
-    mod.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.01)")
-    mod.add_argument("--l2", type=float, default=None, help="L2 weight on the looked-up factors (default 0.01 mf, 0.001 mmf)")
-    mod.add_argument("--negatives", dest="n_negatives", type=int, default=None,
-                     help="sampled negatives per interaction (default 8)")
-    mod.add_argument("--seed", type=int, default=None, help="seed of the holdout, init and sampling (default 0)")
-    mod.add_argument("--device", default=None, help="auto, cpu, cuda, mps")
-    ev = p.add_argument_group("evaluation")
-    ev.add_argument("--k", type=int, default=None, help="list length for Recall@k and NDCG@k (default 10)")
-    ev.add_argument("--holdout", choices=["leave_one_out", "fraction"], default=None,
-                    help="held-out interactions per user (default fraction)")
-    ev.add_argument("--holdout_fraction", type=float, default=None, help="fraction holdout share (default 0.2)")
-    ev.add_argument("--eval_users", type=int, default=None, help="most users evaluated (a seeded sample; 100000)")
-    ev.add_argument("--eval_every", type=int, default=None, help="also evaluate every N epochs (default 0: at the end)")
+    for title, names in CLI_GROUPS.items():
+        SPEC.add_arguments(p.add_argument_group(title), names=names)
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    cli_support.add_store_flags(p)
+    _execute.add_store_flags(p)
     p.set_defaults(func=main)
     return p
-
-
-PARAM_KEYS = ("data", "data_dir", "threshold", "synthetic", "m", "n", "max_per_user", "n_groups", "p_in_group",
-              "data_seed", "model", "loss", "rank", "K", "mask", "shift_mode", "epochs", "batch_size", "lr", "l2",
-              "n_negatives", "seed", "device", "k", "holdout", "holdout_fraction", "eval_users", "eval_every")
 
 
 def _progress(e: dict) -> None:
@@ -97,7 +62,7 @@ def _check_cheap(params: dict) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    params = {k: getattr(args, k) for k in PARAM_KEYS}
+    params = SPEC.params_from_args(args)
     if not args.synthetic:
         for k in ("m", "n", "max_per_user", "n_groups", "p_in_group", "data_seed"):
             params.pop(k)
@@ -106,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
             params.pop(k)
     params = {k: v for k, v in params.items() if v is not None and v is not False}
     _check_cheap(params)
-    res = cli_support.execute("implicit", params, args, on_event=_progress)
+    res = _execute.execute("implicit", params, args, on_event=_progress)
     if res is None:
         return 0
     r = res.result

@@ -19,7 +19,8 @@ import json
 import sys
 
 from mmf_core.errors import MMFError
-from mmf_core.runs import cli_support
+from mmf_core.experiments.recommend import CLI_SETTINGS, SPEC
+from mmf_core.commands import _execute
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -28,25 +29,18 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="top-N unseen items for a user (or similar items) from a trained model",
         description=__doc__.split("\n\n")[0],
     )
-    p.add_argument("--data", default=None, help="rating source: folder, file, zip or name (ml-latest-small, ...)")
-    p.add_argument("--data_dir", default=None, help="folder holding data sets by name (default $MMF_DATA_DIR)")
+    SPEC.add_arguments(p, names=CLI_SETTINGS)
     p.add_argument("--user", default=None, help="the user's original id (as in the data file)")
     p.add_argument("-n", "--n", dest="n", type=int, default=10, help="how many items (default 10)")
-    p.add_argument("--model", choices=["mmf", "mf"], default="mmf", help="model to train when --run is not given")
     p.add_argument("--run", default=None, help="serve a finished recommend or implicit run from the store")
-    p.add_argument("--rank", type=int, default=None, help="factor rank (default 32)")
-    p.add_argument("--K", type=int, default=None, help="MMF mixture components (default 4)")
-    p.add_argument("--epochs", type=int, default=None, help="most training epochs (default 40; early stopping)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the split and the initialisation (default 0)")
     p.add_argument("--include-seen", dest="include_seen", action="store_true",
                    help="also rank items the user already rated")
     p.add_argument("--history", type=int, default=0, metavar="N",
                    help="also show the user's N top-rated items (text output)")
     p.add_argument("--similar", default=None, metavar="ITEM_ID",
                    help="list the items most similar to this item (factor cosine) instead")
-    p.add_argument("--device", default=None, help="auto, cpu, cuda, mps")
     p.add_argument("--json", action="store_true", help="print one JSON list")
-    cli_support.add_store_flags(p)
+    _execute.add_store_flags(p)
     p.set_defaults(func=main)
     return p
 
@@ -67,8 +61,8 @@ def _table(rows: list[dict], value: str) -> str:
 
 
 def build_recommender(args: argparse.Namespace):
-    """The :class:`~mmf_core.analysis.topn.Recommender` the flags ask for (trains if needed)."""
-    from mmf_core.analysis.topn import Recommender
+    """The :class:`~mmf_core.serving.Recommender` the flags ask for (trains if needed)."""
+    from mmf_core.serving import Recommender
     from mmf_core.data import load_ratings
 
     if args.run:
@@ -83,24 +77,23 @@ def build_recommender(args: argparse.Namespace):
     opts = {"data_dir": args.data_dir} if args.data_dir else {}
     ratings = load_ratings(args.data, **opts)
     _check_cheap(args, ratings)  # bad ids / n fail before any training
-    params = {"data": args.data, "data_dir": args.data_dir, "model": args.model, "rank": args.rank, "K": args.K,
-              "epochs": args.epochs, "seed": args.seed, "device": args.device}
+    params = SPEC.params_from_args(args, names=CLI_SETTINGS)
     if args.model != "mmf":
         params.pop("K")
     from mmf_core.experiments import validate_params
     from mmf_core.experiments.recommend import check_data
 
     check_data(validate_params("recommend", params), ratings)  # bad params, too much memory: before any run
-    res = cli_support.execute("recommend", params, args, on_event=_progress)
+    res = _execute.execute("recommend", params, args, on_event=_progress)
     if res is None:  # --background: the run id was printed
         return None
     return Recommender.from_result(res.result, res.arrays, ratings, kind="recommend")
 
 
 def _check_cheap(args, data) -> None:
-    from mmf_core.analysis.topn import _check_n, item_index, seen_items, user_index
+    from mmf_core.analysis.ranking import check_n, item_index, seen_items, user_index
 
-    _check_n(args.n)
+    check_n(args.n)
     if args.similar is not None:
         item_index(data, args.similar)
         return
@@ -111,9 +104,9 @@ def _check_cheap(args, data) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from mmf_core.analysis.topn import _check_n
+    from mmf_core.analysis.ranking import check_n
 
-    _check_n(args.n)
+    check_n(args.n)
     if args.history < 0:  # checked before any training
         raise MMFError(f"--history must be 0 or more (how many of the user's top-rated items to show), "
                        f"got {args.history}; pass e.g. --history 5")

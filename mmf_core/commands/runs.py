@@ -9,6 +9,7 @@ import time
 
 from mmf_core.errors import MMFError
 from mmf_core.runs import DONE, FINISHED, PRUNABLE, STATUSES, RunStore, files
+from mmf_core.units import human_bytes
 
 
 def _store(args) -> RunStore:
@@ -26,14 +27,6 @@ def _when(t) -> str:
         return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
     except (TypeError, ValueError, OverflowError, OSError):
         return "?"
-
-
-def _human_bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 # The part of a kind's result that the CLI writes as its summary file: ``complete`` writes
@@ -176,7 +169,7 @@ def cmd_prune(args) -> int:
     else:
         for run_id in gone:
             print(f"deleted {run_id}")
-        print(f"{len(gone)} run(s) deleted; the store now holds {_human_bytes(store.size_bytes())}")
+        print(f"{len(gone)} run(s) deleted; the store now holds {human_bytes(store.size_bytes())}")
     return 0
 
 
@@ -189,8 +182,8 @@ def cmd_du(args) -> int:
         _print_json({"root": str(store.root), "size_bytes": total, "n_runs": len(runs), "runs": sizes})
         return 0
     for run_id, size in sorted(sizes.items(), key=lambda kv: -kv[1]):
-        print(f"{_human_bytes(size):>10}  {run_id}")
-    print(f"{_human_bytes(total):>10}  total in {store.root} ({len(runs)} runs)")
+        print(f"{human_bytes(size):>10}  {run_id}")
+    print(f"{human_bytes(total):>10}  total in {store.root} ({len(runs)} runs)")
     return 0
 
 

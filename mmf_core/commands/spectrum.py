@@ -13,7 +13,8 @@ import numpy as np
 
 from mmf_core.commands._export import Export
 from mmf_core.commands._output import check_out_dir, json_bytes, progress_printer
-from mmf_core.runs import cli_support
+from mmf_core.experiments.spectrum import SPEC
+from mmf_core.commands import _execute
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -22,28 +23,12 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="expressivity: singular-value spectra of SVD vs MMF reconstructions (S_10, H_6)",
         description="Expressivity experiment (flags of the reference vis_expressivity.py).",
     )
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N, mps")
+    SPEC.add_arguments(p)
     p.add_argument("--out_dir", default="out_express")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--R_budget", type=int, default=80, help="rank budget of the SVD baseline")
-    p.add_argument("--K_list", default="2,3,4,5,6,7,8,9", help="comma-separated K values for MMF")
-    p.add_argument("--mask_mode", default="sin")
-    p.add_argument("--mmf_epochs", type=int, default=2000)
-    p.add_argument("--mmf_lr", default="0.02")
-    p.add_argument("--svdvals_method", default="full", help="full | lowrank")
-    p.add_argument("--svdvals_k_mult", type=float, default=8.0, help="plot the top ceil(R_budget * k_mult) values")
     p.add_argument("--svd_device", default="cpu", help=argparse.SUPPRESS)  # spectra are computed on the CPU
-    p.add_argument("--S10_size", type=int, default=1024)
-    p.add_argument("--H6_size", type=int, default=1080)
-    p.add_argument("--H6_blocks", type=int, default=6)
-    p.add_argument("--log10", action="store_true", help="plot log10 of the singular values")
-    cli_support.add_store_flags(p)
+    _execute.add_store_flags(p)
     p.set_defaults(func=main)
     return p
-
-
-PARAM_KEYS = ("R_budget", "K_list", "mask_mode", "mmf_epochs", "mmf_lr", "svdvals_method", "svdvals_k_mult",
-              "S10_size", "H6_size", "H6_blocks", "log10", "seed", "device")
 
 
 def output_files(result: dict, log10: bool = False) -> dict[str, bytes]:
@@ -63,9 +48,9 @@ def output_files(result: dict, log10: bool = False) -> dict[str, bytes]:
 
 
 def main(args: argparse.Namespace) -> int:
-    params = {k: getattr(args, k) for k in PARAM_KEYS}
+    params = SPEC.params_from_args(args)
     export = Export(str(check_out_dir(args.out_dir, "--out_dir")), __name__, {"log10": args.log10})
-    res = cli_support.execute("spectrum", params, args,
+    res = _execute.execute("spectrum", params, args,
                               on_event=progress_printer(0, ("matrix", "model")), export=export)
     if res is None:
         return 0

@@ -7,6 +7,7 @@ import os
 
 from mmf_core.errors import MMFError, positive_float
 from mmf_core.models.masks import get_mask
+from mmf_core.units import human_bytes
 
 #: seeds are what ``numpy.random.default_rng`` and ``torch.Generator.manual_seed`` both take
 SEED_LIMIT = 2**32
@@ -203,16 +204,6 @@ def _machine_memory() -> int | None:
         if text.isdigit() and int(text) > 0 and (total is None or int(text) < total):
             total = int(text)
     return total if total and total > 0 else None
-
-
-def human_bytes(n: float) -> str:
-    """``1.5 GiB``-style text for a number of bytes."""
-    n = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"  # pragma: no cover
 
 
 def memory_limit() -> tuple[int | None, str]:

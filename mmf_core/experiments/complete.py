@@ -33,10 +33,14 @@ from mmf_core.device import pick_device
 from mmf_core.errors import MMFError
 from mmf_core.experiments import ExperimentResult, RunContext
 from mmf_core.experiments import _common as c
+from mmf_core.experiments.spec import Setting, Spec, device_setting, lr_setting, mask_setting, penalty_setting, seed_setting
+from mmf_core.fileio import atomic_write_text
 from mmf_core.lazy_adam import OPTIMIZER_ROWS
+from mmf_core.models.budget import tastes_rank
+from mmf_core.models.factory import MODEL_TAGS
+from mmf_core.models.mmf import RUN_SHIFT_MODES, SHIFT_INITS
 
-SHIFT_MODES = ("zero", "random", "learned")
-SHIFT_INITS = ("zero", "random")
+SHIFT_MODES = RUN_SHIFT_MODES
 MU_MODES = ("train_mean", "fixed3")
 EXTRA_MODELS = ("nmf", "tastes")
 CORE_MODELS = ("baseline", "mmf")  # what ``models`` chooses from; both by default
@@ -45,66 +49,102 @@ MMF_ONLY = ("K", "mask_mode_A", "mask_mode_B", "lr_factors", "lr_shifts", "shift
 BASELINE_ONLY = ("lr_baseline",)
 SPLITS = ("per_user", "random", "temporal", "leave_last")
 MAX_RATING = 1e9  # the largest |rating_min| and |rating_max|
+# result key -> the factory's model name (:func:`mmf_core.models.build_model`)
+MODEL_OF = {"baseline": "mf", "mmf": "mmf", "nmf": "nmf", "tastes": "tastes"}
 # result key -> the ``model`` tag of its events and arrays
-MODEL_NAMES = {"baseline": "MF", "mmf": "MMF", "nmf": "NMF", "tastes": "Tastes"}
+MODEL_NAMES = {key: MODEL_TAGS[name] for key, name in MODEL_OF.items()}
 
-DEFAULTS = {
-    "dataset": "ml-1m",
-    "data_dir": None,
-    "download": False,
-    "seeds": None,  # None: seed_start .. seed_start + num_seeds - 1
-    "seed_start": 123,
-    "num_seeds": 1,
-    "val_ratio": 0.001,
-    "test_ratio": 0.1,
-    "rating_min": None,
-    "rating_max": None,
-    "R": 1200,
-    "K": 64,
-    "use_bias": True,
-    "mask_mode_A": "gaussian",
-    "mask_mode_B": "gaussian",
-    "epochs": 100,
-    "batch_size": 4096,
-    "patience": 5,
-    "lr_baseline": 2e-3,
-    "lr_factors": 5e-3,
-    "lr_shifts": 5e-3,
-    "weight_decay": 0.0,
-    "shift_mode": "zero",
-    "shift_init": "zero",
-    "shift_std": 0.1,
+def _dataset(value, name: str) -> str:
+    ds = str(value).strip()
+    if not ds:
+        raise MMFError("dataset is empty; pass e.g. --dataset ml-100k")
+    return ds
+
+
+def _folder(value, name: str) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _no_seeds(out: dict) -> bool:
+    return not out["seeds"]
+
+
+SPEC = Spec("complete", [
+    Setting("dataset", "str", "ml-1m", check=_dataset, group="data", label="Data set",
+            help="ml-100k, ml-1m, ml-10m, flixster, douban, ... or a path"),
+    Setting("data_dir", "str", None, check=_folder, group="data",
+            help="folder holding DATASET/ (e.g. DIR/ml-100k/u.data)"),
+    Setting("download", "bool", False, group="data", help="download a missing public MovieLens archive"),
+    Setting("seeds", "ints", None, check=c.seed_list, group="split", label="Seeds", form_default=[0],
+            help="explicit seeds (space or comma separated)", cli={"nargs": "*"}),
+    seed_setting("seed_start", 123, applies=_no_seeds, group="split"),
+    Setting("num_seeds", "int", 1, low=1, high=c.MAX_SEEDS, applies=_no_seeds, group="split"),
+    Setting("val_ratio", "float", 0.001, low=0.0, high=1.0, high_open=True, group="split", step=0.001, form_high=0.5,
+            label="Validation share", help="share of ratings held out for early stopping"),
+    Setting("test_ratio", "float", 0.1, low=0.0, high=1.0, low_open=True, high_open=True, group="split", step=0.01,
+            form_high=0.5,
+            label="Test share", help="share of ratings held out for the test RMSE"),
+    Setting("rating_min", "float", None, low=-MAX_RATING, high=MAX_RATING, group="data"),
+    Setting("rating_max", "float", None, low=-MAX_RATING, high=MAX_RATING, group="data"),
+    Setting("R", "int", 1200, low=1, group="MF", label="Rank R", form_default=16, form_high=2048,
+            help="MF's rank; MMF gets the same budget (base rank R - K plus K components)"),
+    Setting("K", "int", 64, low=1, group="MMF", label="MMF mixture sizes K", help="MMF's number of masked components (< R)",
+            form_default=[2, 4]),  # the form trains one MMF per K
+    Setting("use_bias", "bool", True, group="training", label="User and item biases",
+            help="user/item biases (default)", cli={"negative": "--no_bias", "negative_help": "no user/item biases"}),
+    mask_setting("mask_mode_A", "gaussian", "observed", label="Mask family"),
+    mask_setting("mask_mode_B", "gaussian", "observed"),
+    Setting("epochs", "int", 100, low=1, label="Epochs (at most)", form_default=30, form_high=1000, help="most epochs (early stopping on validation RMSE)"),
+    Setting("batch_size", "int", 4096, low=1, label="Batch size", step=256, form_default=1024, form_high=65536),
+    Setting("patience", "int", 5, low=1, label="Early-stopping patience", form_high=100,
+            help="stop after this many epochs without a better validation RMSE"),
+    lr_setting("lr_baseline", 2e-3, group="MF"),
+    lr_setting("lr_factors", 5e-3, group="MMF"),
+    lr_setting("lr_shifts", 5e-3, group="MMF"),
+    penalty_setting("weight_decay", 0.0),
+    Setting("shift_mode", "choice", "zero", choices=SHIFT_MODES, group="MMF", help="zero (default) | random | learned",
+            label="Shift mode"),
+    Setting("shift_init", "choice", "zero", choices=SHIFT_INITS, group="MMF", help="zero | random (learned shifts)"),
+    Setting("shift_std", "float", 0.1, low=0.0, high=c.MAX_PENALTY, group="MMF"),
     # fixed3: the reference's constant global offset 3.0. Measured on ml-100k (R=256, K=42,
     # seed 123) it reproduces the reference (MF 0.9063 / MMF 0.8915 test RMSE) and beats the
     # train mean (0.9190 / 0.8970), so it is the default; train_mean is there for scales
     # other than 1..5.
-    "mu_mode": "fixed3",
-    "device": None,
+    Setting("mu_mode", "choice", "fixed3", choices=MU_MODES,
+            help="global offset: fixed3 (default, the reference's constant 3.0) or train_mean "
+            "(the train ratings' mean; use it for scales other than 1..5)"),
+    device_setting(),
     # optional extras; left at their defaults they are absent from the canonical params,
     # so run keys and outputs of plain MF-vs-MMF runs stay as they were
-    "extra_models": None,  # subset of EXTRA_MODELS, trained like the baseline (lr_baseline)
-    "n_tastes": 4,  # C of the mixture of tastes
-    "split": "per_user",  # one of SPLITS (``.mat`` data keep their fixed split)
-    "optimizer_rows": "auto",  # auto | dense | sparse: Adam over whole tables or lazy Adam over touched rows
-    "models": None,  # subset of CORE_MODELS; None: both, as the reference
-}
+    Setting("extra_models", "strs", None, raw=True, choices=EXTRA_MODELS, group="MF", cli={"nargs": "*"},
+            label="Extra models",
+            help="also train these next to MF and MMF, like the baseline: nmf, tastes (mixture of tastes)"),
+    Setting("n_tastes", "int", 4, low=1, group="MF", label="Tastes per user (C)", form_high=32,
+            help="tastes per user of the mixture of tastes (default 4)"),
+    Setting("split", "choice", "per_user", choices=SPLITS, group="split", label="Split",
+            help="per_user (default, the reference's), random, temporal or leave_last (.mat data: fixed)"),
+    Setting("optimizer_rows", "choice", "auto", choices=OPTIMIZER_ROWS,
+            help="auto (default): lazy Adam over the rows a batch touches when the user and item tables "
+            "are large against the batch, else Adam over whole tables (the reference's); dense | sparse force one"),
+    Setting("models", "strs", None, raw=True, choices=CORE_MODELS,
+            help="baseline,mmf (default: both, as the reference); baseline or mmf trains only that one"),
+], rules=lambda out, raw: _rules(out, raw))
+
+#: every setting's default (from :data:`SPEC`)
+DEFAULTS = SPEC.defaults()
 
 
 def validate(params: dict) -> dict:
-    """Canonical parameters (see :data:`DEFAULTS`) or a one-line MMFError."""
-    c.known(params, DEFAULTS, "complete")
-    p = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
-    out: dict = {}
-    ds = str(p["dataset"]).strip()
-    if not ds:
-        raise MMFError("dataset is empty; pass e.g. --dataset ml-100k")
-    out["dataset"] = ds
-    out["data_dir"] = None if p["data_dir"] in (None, "") else str(p["data_dir"])
-    out["download"] = c.as_bool(p["download"], "download")
-    seeds = c.seed_list(p["seeds"], "seeds") if p["seeds"] is not None else []
+    """Canonical parameters (see :data:`SPEC`) or a one-line MMFError."""
+    return SPEC.validate(params)
+
+
+def _rules(out: dict, raw: dict) -> dict:
+    """The cross-field rules of ``complete``; settings left at their defaults where they
+    are optional extras are dropped (stable run keys)."""
+    seeds = out["seeds"] or []
     if not seeds:
-        start = c.seed(p["seed_start"], "seed_start")
-        n = c.as_int(p["num_seeds"], "num_seeds", 1, c.MAX_SEEDS)
+        start, n = out["seed_start"], out["num_seeds"]
         if start + n > c.SEED_LIMIT:
             raise MMFError(f"seed_start={start} with num_seeds={n} goes past the largest seed {c.SEED_LIMIT - 1}; "
                            "lower seed_start or num_seeds")
@@ -114,34 +154,15 @@ def validate(params: dict) -> dict:
     if len(set(seeds)) != len(seeds):
         raise MMFError(f"seeds repeat: {seeds}; give each seed once")
     out["seeds"] = seeds
-    out["val_ratio"] = c.as_float(p["val_ratio"], "val_ratio", 0.0, 1.0, high_open=True)
-    out["test_ratio"] = c.as_float(p["test_ratio"], "test_ratio", 0.0, 1.0, low_open=True, high_open=True)
+    del out["seed_start"], out["num_seeds"]
     if out["val_ratio"] + out["test_ratio"] >= 1.0:
         raise MMFError(f"val_ratio + test_ratio must be below 1, got {out['val_ratio']} + {out['test_ratio']}")
-    for k in ("rating_min", "rating_max"):  # bounded: predictions are clamped in float32
-        out[k] = None if p[k] is None else c.as_float(p[k], k, low=-MAX_RATING, high=MAX_RATING)
     if out["rating_min"] is not None and out["rating_max"] is not None and out["rating_min"] >= out["rating_max"]:
         raise MMFError(f"rating_min ({out['rating_min']}) must be below rating_max ({out['rating_max']})")
-    models = _models(p["models"])
-    out["R"] = c.as_int(p["R"], "R", 1)
-    out["K"] = c.as_int(p["K"], "K", 1)
+    models = _models(out.pop("models"))
     if "mmf" in models and out["K"] >= out["R"]:
         raise MMFError(f"K={out['K']} must be smaller than R={out['R']}; lower --K or raise --R")
-    out["use_bias"] = c.as_bool(p["use_bias"], "use_bias")
-    out["mask_mode_A"] = c.mask(p["mask_mode_A"], "mask_mode_A", "observed")
-    out["mask_mode_B"] = c.mask(p["mask_mode_B"], "mask_mode_B", "observed")
-    out["epochs"] = c.as_int(p["epochs"], "epochs", 1)
-    out["batch_size"] = c.as_int(p["batch_size"], "batch_size", 1)
-    out["patience"] = c.as_int(p["patience"], "patience", 1)
-    for k in ("lr_baseline", "lr_factors", "lr_shifts"):
-        out[k] = c.lr(p[k], k)
-    out["weight_decay"] = c.penalty(p["weight_decay"], "weight_decay")
-    out["shift_mode"] = c.choice(p["shift_mode"], "shift_mode", SHIFT_MODES)
-    out["shift_init"] = c.choice(p["shift_init"], "shift_init", SHIFT_INITS)
-    out["shift_std"] = c.as_float(p["shift_std"], "shift_std", low=0.0, high=c.MAX_PENALTY)
-    out["mu_mode"] = c.choice(p["mu_mode"], "mu_mode", MU_MODES)
-    out["device"] = c.device(p["device"])
-    extra = [x.strip() for x in c.str_list(p["extra_models"] or []) if x.strip()]
+    extra = [x.strip() for x in c.str_list(out.pop("extra_models") or []) if x.strip()]
     for x in extra:
         c.choice(x, "extra_models entry", EXTRA_MODELS)
     if extra and "baseline" not in models:
@@ -153,15 +174,12 @@ def validate(params: dict) -> dict:
         out["models"] = models
     if extra:
         out["extra_models"] = [m for m in EXTRA_MODELS if m in extra]  # canonical order, no repeats
-    n_tastes = c.as_int(p["n_tastes"], "n_tastes", 1)
+    n_tastes = out.pop("n_tastes")
     if "tastes" in extra:
         out["n_tastes"] = n_tastes
-    split = c.choice(p["split"], "split", SPLITS)
-    if split != "per_user":
-        out["split"] = split
-    rows = c.choice(p["optimizer_rows"], "optimizer_rows", OPTIMIZER_ROWS)
-    if rows != "auto":
-        out["optimizer_rows"] = rows
+    for k, default in (("split", "per_user"), ("optimizer_rows", "auto")):
+        if out[k] == default:
+            del out[k]
     return out
 
 
@@ -272,15 +290,6 @@ def model_keys(p: dict) -> tuple[str, ...]:
     return (*p.get("models", CORE_MODELS), *p.get("extra_models", ()))
 
 
-def tastes_rank(n_users: int, n_items: int, R: int, n_tastes: int) -> int:
-    """Largest rank r >= 1 whose mixture of tastes has no more factor parameters than MF at R.
-
-    MF: ``(U + I) R``; tastes: ``2 U C r + I r`` (tastes and attention per user, one item
-    vector); the biases are the same in both.
-    """
-    return max(1, ((n_users + n_items) * R) // (2 * n_users * n_tastes + n_items))
-
-
 def _scale_random_shifts(model, std: float) -> None:
     """The model draws random shifts with std 0.1; rescale them to ``std``."""
     if std == 0.1:
@@ -321,9 +330,16 @@ def aggregate(p: dict, summaries: list[dict]) -> dict:
     return out
 
 
+def plan(params: dict) -> int:
+    """Units of work of a run (canonical ``params``): one per epoch of each model fit, so
+    seeds x models (``models`` and ``extra_models``) x epochs, at most (early stopping
+    ends a fit sooner)."""
+    return len(params["seeds"]) * len(model_keys(params)) * params["epochs"]
+
+
 def run(params: dict, ctx: RunContext) -> ExperimentResult:
     """Run every seed; see the module docstring. ``params`` come from :func:`validate`."""
-    from mmf_core.models import MF, MMF, NMF, MixtureOfTastes
+    from mmf_core.models.factory import build_model
     from mmf_core.train import evaluate, fit_observed
 
     p = params
@@ -355,20 +371,21 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
             gen = torch.Generator().manual_seed(int(seed))
             torch.manual_seed(int(seed))
             if key == "baseline":
-                model = MF(r.n_users, r.n_items, p["R"], use_bias=p["use_bias"], mu=mu, generator=gen)
+                model = build_model("mf", r.n_users, r.n_items, rank=p["R"], use_bias=p["use_bias"], mu=mu,
+                                    generator=gen)
                 lrs = dict(lr_factors=p["lr_baseline"], lr_shifts=p["lr_baseline"])
             elif key == "nmf":  # no biases, no offset: non-negative scores, fine for positive ratings
-                model = NMF(r.n_users, r.n_items, p["R"], generator=gen)
+                model = build_model("nmf", r.n_users, r.n_items, rank=p["R"], generator=gen)
                 lrs = dict(lr_factors=p["lr_baseline"], lr_shifts=p["lr_baseline"])
             elif key == "tastes":
                 rank = tastes_rank(r.n_users, r.n_items, p["R"], p["n_tastes"])
-                model = MixtureOfTastes(r.n_users, r.n_items, rank, p["n_tastes"], mu=mu, use_bias=p["use_bias"],
-                                        generator=gen)
+                model = build_model("tastes", r.n_users, r.n_items, rank=rank, n_tastes=p["n_tastes"], mu=mu,
+                                    use_bias=p["use_bias"], generator=gen)
                 lrs = dict(lr_factors=p["lr_baseline"], lr_shifts=p["lr_baseline"])
             else:
-                model = MMF(r.n_users, r.n_items, p["R"], p["K"], mask_A=p["mask_mode_A"], mask_B=p["mask_mode_B"],
-                            shift_mode=p["shift_mode"], shift_init=p["shift_init"], form="observed", mu=mu,
-                            use_bias=p["use_bias"], generator=gen)
+                model = build_model("mmf", r.n_users, r.n_items, rank=p["R"], K=p["K"], mask_A=p["mask_mode_A"],
+                                    mask_B=p["mask_mode_B"], shift_mode=p["shift_mode"], shift_init=p["shift_init"],
+                                    form="observed", mu=mu, use_bias=p["use_bias"], generator=gen)
                 if p["shift_mode"] == "random" or p["shift_init"] == "random":
                     _scale_random_shifts(model, p["shift_std"])
                 lrs = dict(lr_factors=p["lr_factors"], lr_shifts=p["lr_shifts"])
@@ -429,9 +446,7 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
         summaries.append(summary)
         if done_file is not None:
             done_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = done_file.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(c.finite_json(summary), allow_nan=False))
-            tmp.replace(done_file)
+            atomic_write_text(done_file, json.dumps(c.finite_json(summary), allow_nan=False))
         if ctx.should_stop() and seed != p["seeds"][-1]:
             stopped = True
             break

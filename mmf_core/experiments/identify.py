@@ -30,76 +30,64 @@ from mmf_core.device import pick_device
 from mmf_core.errors import MMFError
 from mmf_core.experiments import ExperimentResult, RunContext
 from mmf_core.experiments import _common as c
+from mmf_core.experiments import spec as sp
 
 MODES = ("fixed_mask", "random_mask")
 DATA = ("blockdiag", "planted_mf", "planted_mmf")
 #: new parameters, left out of the canonical set while at these values (stable run keys)
 OPTIONAL = {"data": "blockdiag", "noise": 0.0}
-DEFAULTS = {
-    "I": 512,
-    "J": 512,
-    "R": 40,
-    "K": 4,
-    "epochs": 4000,
-    "lr": 0.02,
-    "num_blocks": 6,
-    "data_seed": 999,
-    "seed_a": 101,
-    "seed_b": 202,
-    "mode": "fixed_mask",
-    "mask_mode": "gaussian",
-    "learn_shifts": False,
-    "fixed_mask_seed": 777,
-    "reorder": False,
-    "device": None,
-    **OPTIONAL,
-}
+SPEC = sp.Spec("identify", [
+    sp.Setting("I", "int", 512, low=2, group="data", label="Rows I", form_default=60, form_high=1024, step=6),
+    sp.Setting("J", "int", 512, low=2, group="data", label="Columns J"),
+    sp.Setting("R", "int", 40, low=1, group="MF", label="Rank R", form_default=6, form_high=256),
+    sp.Setting("K", "int", 4, low=1, group="MMF", label="MMF components K", form_high=64),
+    sp.Setting("epochs", "int", 4000, low=1, label="Epochs", form_default=600, form_high=10_000, step=100),
+    sp.lr_setting("lr", 0.02, label="Learning rate"),
+    sp.Setting("num_blocks", "int", 6, low=1, high=lambda o: min(o["I"], o["J"]), group="data", label="Blocks", form_high=32),
+    sp.seed_setting("data_seed", 999, group="data", label="Data seed"),
+    sp.seed_setting("seed_a", 101, label="Seed of run A"),
+    sp.seed_setting("seed_b", 202, label="Seed of run B"),
+    sp.Setting("mode", "choice", "fixed_mask", choices=MODES, group="MMF",
+               help="fixed_mask (shared shifts) | random_mask"),
+    sp.mask_setting("mask_mode", "gaussian", "dense", label="Mask family"),
+    sp.Setting("learn_shifts", "bool", False, group="MMF", help="train the shifts too (changes the test)"),
+    sp.seed_setting("fixed_mask_seed", 777, group="MMF", help="seed of the shared shifts (fixed_mask mode)"),
+    sp.Setting("reorder", "bool", False, group="output", help="plot the Hungarian-reordered matrices"),
+    sp.device_setting(),
+    # new parameters, left out of the canonical set while at their defaults (stable run keys)
+    sp.Setting("data", "choice", "blockdiag", choices=DATA, group="data",
+               help="blockdiag (the reference) | planted_mf | planted_mmf (made from known factors: also scored "
+               "against them)", label="Data", form_default="planted_mmf"),
+    sp.Setting("noise", "float", 0.0, low=0.0, group="data", cli={"type": None},
+               help="Gaussian noise RMS relative to the data's RMS entry (>= 0)", label="Noise (relative)", form_high=10.0, step=0.1),
+], rules=lambda out, raw: _rules(out))
+
+#: every setting's default (from :data:`SPEC`)
+DEFAULTS = SPEC.defaults()
 
 
 def validate(params: dict) -> dict:
-    """Canonical parameters (see :data:`DEFAULTS`) or a one-line MMFError."""
-    c.known(params, DEFAULTS, "identify")
-    p = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
-    out: dict = {}
-    out["I"] = c.as_int(p["I"], "I", 2)
-    out["J"] = c.as_int(p["J"], "J", 2)
-    out["R"] = c.as_int(p["R"], "R", 1)
-    out["K"] = c.as_int(p["K"], "K", 1)
+    """Canonical parameters (see :data:`SPEC`) or a one-line MMFError."""
+    return SPEC.validate(params)
+
+
+def _rules(out: dict) -> dict:
+    """K < R <= min(I, J), two different seeds, optional settings dropped at their
+    defaults, and the memory the run needs."""
     if out["K"] >= out["R"]:
         raise MMFError(f"K={out['K']} must be smaller than R={out['R']}; lower --K or raise --R")
     if out["R"] > min(out["I"], out["J"]):
         raise MMFError(f"R={out['R']} is larger than the matrix ({out['I']} x {out['J']}); "
                        f"use R <= {min(out['I'], out['J'])} or a larger --I / --J")
-    out["epochs"] = c.as_int(p["epochs"], "epochs", 1)
-    out["lr"] = c.lr(p["lr"], "lr")
-    out["num_blocks"] = c.as_int(p["num_blocks"], "num_blocks", 1, min(out["I"], out["J"]))
-    out["data_seed"] = c.seed(p["data_seed"], "data_seed")
-    out["seed_a"] = c.seed(p["seed_a"], "seed_a")
-    out["seed_b"] = c.seed(p["seed_b"], "seed_b")
     if out["seed_a"] == out["seed_b"]:
         raise MMFError(f"seed_a and seed_b are both {out['seed_a']}; the two runs need different seeds")
-    out["mode"] = c.choice(p["mode"], "mode", MODES)
-    out["mask_mode"] = c.mask(p["mask_mode"], "mask_mode", "dense")
-    out["learn_shifts"] = c.as_bool(p["learn_shifts"], "learn_shifts")
-    out["fixed_mask_seed"] = c.seed(p["fixed_mask_seed"], "fixed_mask_seed")
-    out["reorder"] = c.as_bool(p["reorder"], "reorder")
-    out["device"] = c.device(p["device"])
-    data = c.choice(p["data"], "data", DATA)
-    noise = c.as_float(p["noise"], "noise", 0.0)
-    if data != OPTIONAL["data"]:
-        out["data"] = data
-    if noise != OPTIONAL["noise"]:
-        out["noise"] = noise
+    for k, default in OPTIONAL.items():
+        if out[k] == default:
+            del out[k]
     I, J, R, K = out["I"], out["J"], out["R"], out["K"]
     c.check_memory(c.dense_fit_bytes(I, J, [c.mmf_width(R, K), c.mf_width(R)]),
                    f"identify with I={I}, J={J}, R={R}, K={K}", "lower --I, --J, --R or --K")
     return out
-
-
-def make_target(p: dict) -> torch.Tensor:
-    """``K`` times the block-diagonal matrix (equal blocks of ``I // num_blocks`` rows),
-    or the planted matrix; plus ``noise`` (see the module docstring)."""
-    return make_data(p)[0]
 
 
 def make_data(p: dict):
@@ -129,9 +117,15 @@ def _shifts(p: dict, run_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return uA, uB
 
 
+def plan(params: dict) -> int:
+    """Units of work of a run (canonical ``params``): one per epoch of each fit, so MF and
+    MMF x runs a and b x epochs."""
+    return 2 * 2 * params["epochs"]
+
+
 def run(params: dict, ctx: RunContext) -> ExperimentResult:
     """Train MF and MMF twice each and compare their factors."""
-    from mmf_core.models import MF, MMF
+    from mmf_core.models.factory import build_model
     from mmf_core.train import fit_dense
 
     p = params
@@ -149,18 +143,19 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
                 break
             gen = torch.Generator().manual_seed(int(seed))
             if name == "MF":
-                model = MF(I, J, p["R"], generator=gen)
+                model = build_model("mf", I, J, rank=p["R"], generator=gen)
             else:
                 uA, uB = _shifts(p, seed)
                 if p["learn_shifts"]:
-                    model = MMF(I, J, p["R"], p["K"], mask_A=p["mask_mode"], mask_B=p["mask_mode"],
-                                shift_mode="learned", form="dense", generator=gen)
+                    model = build_model("mmf", I, J, rank=p["R"], K=p["K"], mask_A=p["mask_mode"],
+                                        mask_B=p["mask_mode"], shift_mode="learned", form="dense", generator=gen)
                     with torch.no_grad():
                         model.uA.copy_(uA)
                         model.uB.copy_(uB)
                 else:
-                    model = MMF(I, J, p["R"], p["K"], mask_A=p["mask_mode"], mask_B=p["mask_mode"],
-                                shift_mode="fixed", shifts=(uA, uB), form="dense", generator=gen)
+                    model = build_model("mmf", I, J, rank=p["R"], K=p["K"], mask_A=p["mask_mode"],
+                                        mask_B=p["mask_mode"], shift_mode="fixed", shifts=(uA, uB), form="dense",
+                                        generator=gen)
             model = model.to(dev)
             tag = {"model": name, "method": name, "seed": int(seed), "run": run_name}
 

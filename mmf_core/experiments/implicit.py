@@ -12,7 +12,7 @@ Result keys: ``recall@{k}``, ``ndcg@{k}``, ``popularity`` (``{"recall@{k}", "ndc
 epoch train loss, and metrics when ``eval_every`` > 0). Arrays: ``B`` (item factors),
 ``item_bias`` (MF), ``item_counts`` (training popularity), ``train_loss`` (per epoch),
 and ``A`` (user factors) when ``n_users * dim <= max_user_factors``, so that a stored run
-scores items without pickles (:class:`mmf_core.analysis.topn.FactorScorer`).
+scores items without pickles (:class:`mmf_core.models.scoring.FactorScorer`).
 """
 
 from __future__ import annotations
@@ -24,93 +24,108 @@ import numpy as np
 from mmf_core.errors import MMFError
 from mmf_core.experiments import ExperimentResult, RunContext
 from mmf_core.experiments import _common as c
+from mmf_core.experiments import spec as sp
+from mmf_core.models.implicit import IMPLICIT_MODELS
+from mmf_core.models.mmf import RUN_SHIFT_MODES
+from mmf_core.train import IMPLICIT_LOSSES
 
 HOLDOUTS = ("leave_one_out", "fraction")
-SHIFT_MODES = ("zero", "random", "learned")
+SHIFT_MODES = RUN_SHIFT_MODES
 
-DEFAULTS = {
-    "data": None,
-    "data_dir": None,
-    "threshold": 4.0,
-    "synthetic": False,
-    "m": 1_000_000,
-    "n": 1_000,
-    "max_per_user": 4,
-    "n_groups": 20,
-    "p_in_group": 0.8,
-    "data_seed": 0,
-    "model": "mf",
-    "loss": "bpr",
-    "rank": 32,
-    "K": 4,
-    "mask": "gaussian",
-    "shift_mode": "zero",
-    "epochs": 10,
-    "batch_size": 1024,
-    "lr": 0.01,
-    "l2": None,  # 0.01 for mf, 0.001 for mmf (its masks shrink the scores)
-    "n_negatives": 8,
-    "k": 10,
-    "holdout": "fraction",
-    "holdout_fraction": 0.2,
-    "eval_users": 100_000,
-    "eval_every": 0,
-    "max_user_factors": 4_000_000,
-    "seed": 0,
-    "device": None,
+def _synthetic(out: dict) -> bool:
+    return out["synthetic"]
+
+
+def _real(out: dict) -> bool:
+    return not out["synthetic"]
+
+
+def _mmf(out: dict) -> bool:
+    return out["model"] == "mmf"
+
+
+SPEC = sp.Spec("implicit", [
+    sp.Setting("synthetic", "bool", False, group="data", help="use the planted synthetic interaction generator"),
+    sp.Setting("data", "str", None, raw=True, applies=_real, group="data",
+               help="rating source (thresholded) or a user,item pairs file"),
+    sp.Setting("data_dir", "str", None, raw=True, applies=_real, group="data",
+               help="folder holding data sets by name (default $MMF_DATA_DIR)"),
+    sp.Setting("threshold", "float", 4.0, applies=_real, group="data",
+               help="ratings >= this are interactions (default 4)", label="Rating threshold", step=0.5),
+    sp.Setting("m", "int", 1_000_000, low=1, applies=_synthetic, group="data", label="Users (m)",
+               help="synthetic: users (default 1000000)", form_default=2000, form_high=2_000_000, step=500),
+    sp.Setting("n", "int", 1_000, low=2, applies=_synthetic, group="data", label="Items (n)",
+               help="synthetic: items (default 1000)", form_default=200, form_high=100_000, step=50),
+    sp.Setting("max_per_user", "int", 4, low=1, high=lambda o: o["n"] // 2, applies=_synthetic, group="data",
+               label="Most interactions per user", help="synthetic: most interactions per user (default 4)", form_high=50),
+    sp.Setting("n_groups", "int", 20, low=1, high=lambda o: o["n"] // max(1, o["max_per_user"]),
+               applies=_synthetic, group="data", label="Planted groups", help="synthetic: planted groups (default 20)", form_default=5, form_high=1000),
+    sp.Setting("p_in_group", "float", 0.8, low=0.0, high=1.0, applies=_synthetic, group="data",
+               label="Share from the user's group", help="synthetic: share drawn from the user's group (0.8)"),
+    sp.seed_setting("data_seed", 0, applies=_synthetic, group="data", help="synthetic: generator seed (default 0)"),
+    sp.Setting("model", "choice", "mf", choices=IMPLICIT_MODELS, cli={"choices": True}, label="Model",
+               help="scorer (default mf)", form_default=["mf", "mmf"]),
+    sp.Setting("loss", "choice", "bpr", choices=IMPLICIT_LOSSES, cli={"choices": True}, label="Loss",
+               help="training loss (default bpr)"),
+    sp.Setting("rank", "int", 32, low=1, group="MF", label="Rank", help="factors (default 32)", form_default=16, form_high=512),
+    sp.Setting("K", "int", 4, low=1, applies=_mmf, group="MMF", label="MMF components K",
+               help="MMF mixture components (default 4)", form_default=2, form_high=64),
+    sp.mask_setting("mask", "gaussian", "observed", applies=_mmf, help="MMF mask family (default gaussian)"),
+    sp.Setting("shift_mode", "choice", "zero", choices=SHIFT_MODES, applies=_mmf, group="MMF",
+               cli={"choices": True}, help="MMF shifts (zero)"),
+    sp.Setting("epochs", "int", 10, low=1, label="Epochs", help="training epochs (default 10)", form_high=500),
+    sp.Setting("batch_size", "int", 1024, low=1, label="Batch size", help="pairs per step (default 1024)"),
+    sp.lr_setting("lr", 0.01, label="Learning rate", cli={"type": float}, help="Adam learning rate (default 0.01)"),
+    sp.Setting("l2", "float", None, raw=True, low=0.0, high=c.MAX_PENALTY, label="L2 weight",
+               help="L2 weight on the looked-up factors (default 0.01 mf, 0.001 mmf)"),
+    sp.Setting("n_negatives", "int", 8, low=1, flag="--negatives", label="Negatives per interaction",
+               help="sampled negatives per interaction (default 8)"),
+    sp.Setting("k", "int", 10, low=1, group="evaluation", label="List length k",
+               help="list length for Recall@k and NDCG@k (default 10)", form_high=100),
+    sp.Setting("holdout", "choice", "fraction", choices=HOLDOUTS, group="evaluation", cli={"choices": True},
+               help="held-out interactions per user (default fraction)"),
+    sp.Setting("holdout_fraction", "float", 0.2, low=0.0, high=1.0, low_open=True, high_open=True,
+               group="evaluation", help="fraction holdout share (default 0.2)"),
+    sp.Setting("eval_users", "int", 100_000, low=1, group="evaluation",
+               help="most users evaluated (a seeded sample; 100000)"),
+    sp.Setting("eval_every", "int", 0, low=0, group="evaluation",
+               help="also evaluate every N epochs (default 0: at the end)"),
+    sp.Setting("max_user_factors", "int", 4_000_000, low=0, group="evaluation", cli=None),
+    sp.seed_setting("seed", 0, help="seed of the holdout, init and sampling (default 0)", label="Seed", form_high=10_000),
+    sp.device_setting(help="auto, cpu, cuda, mps"),
+], rules=lambda out, raw: _rules(out))
+
+#: every setting's default (from :data:`SPEC`)
+DEFAULTS = SPEC.defaults()
+#: the CLI's argument groups
+CLI_GROUPS = {
+    "data": ("data", "data_dir", "threshold", "synthetic", "m", "n", "max_per_user", "n_groups", "p_in_group",
+             "data_seed"),
+    "model and training": ("model", "loss", "rank", "K", "mask", "shift_mode", "epochs", "batch_size", "lr", "l2",
+                           "n_negatives", "seed", "device"),
+    "evaluation": ("k", "holdout", "holdout_fraction", "eval_users", "eval_every"),
 }
 
 
 def validate(params: dict) -> dict:
-    """Canonical parameters (see :data:`DEFAULTS`) or a one-line MMFError."""
-    c.known(params, DEFAULTS, "implicit")
-    p = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
-    out: dict = {}
-    out["synthetic"] = c.as_bool(p["synthetic"], "synthetic")
+    """Canonical parameters (see :data:`SPEC`) or a one-line MMFError."""
+    return SPEC.validate(params)
+
+
+def _rules(out: dict) -> dict:
+    """Data source or synthetic sizes, the model-dependent L2 default, and (synthetic) memory."""
     if out["synthetic"]:
-        out["data"] = None
-        out["data_dir"] = None
-        out["threshold"] = None
-        out["m"] = c.as_int(p["m"], "m", 1)
-        out["n"] = c.as_int(p["n"], "n", 2)
-        out["max_per_user"] = c.as_int(p["max_per_user"], "max_per_user", 1, out["n"] // 2)
         if out["max_per_user"] < 2:  # users with one interaction keep it in train (holdout_split)
             raise MMFError("max_per_user must be at least 2 (a user with a single interaction keeps it in train, "
                            "so nothing could be held out for evaluation); pass e.g. --max_per_user 4")
-        out["n_groups"] = c.as_int(p["n_groups"], "n_groups", 1, out["n"] // out["max_per_user"])
-        out["p_in_group"] = c.as_float(p["p_in_group"], "p_in_group", 0.0, 1.0)
-        out["data_seed"] = c.seed(p["data_seed"], "data_seed")
     else:
-        if p["data"] in (None, ""):
+        if out["data"] in (None, ""):
             raise MMFError("no data: pass --data SOURCE (a file, folder or name such as ml-latest-small) or --synthetic")
-        out["data"] = str(p["data"])
-        out["data_dir"] = None if p["data_dir"] in (None, "") else str(p["data_dir"])
-        out["threshold"] = c.as_float(p["threshold"], "threshold")
-        for k in ("m", "n", "max_per_user", "n_groups", "p_in_group", "data_seed"):
-            out[k] = None
-    out["model"] = c.choice(p["model"], "model", ("mf", "mmf"))
-    out["loss"] = c.choice(p["loss"], "loss", ("bpr", "logistic"))
-    out["rank"] = c.as_int(p["rank"], "rank", 1)
-    if out["model"] == "mmf":
-        out["K"] = c.as_int(p["K"], "K", 1)
-        out["mask"] = c.mask(p["mask"], "mask", "observed")
-        out["shift_mode"] = c.choice(p["shift_mode"], "shift_mode", SHIFT_MODES)
-    else:
-        out["K"] = out["mask"] = out["shift_mode"] = None
-    out["epochs"] = c.as_int(p["epochs"], "epochs", 1)
-    out["batch_size"] = c.as_int(p["batch_size"], "batch_size", 1)
-    out["lr"] = c.lr(p["lr"], "lr")
-    l2 = p["l2"] if p["l2"] is not None else (0.01 if out["model"] == "mf" else 0.001)
+        out["data"] = str(out["data"])
+        out["data_dir"] = None if out["data_dir"] in (None, "") else str(out["data_dir"])
+    sp.check_mixture_below_rank(out)
+    l2 = out["l2"] if out["l2"] is not None else (0.01 if out["model"] == "mf" else 0.001)
     out["l2"] = c.penalty(l2, "l2")
-    out["n_negatives"] = c.as_int(p["n_negatives"], "n_negatives", 1)
-    out["k"] = c.as_int(p["k"], "k", 1)
-    out["holdout"] = c.choice(p["holdout"], "holdout", HOLDOUTS)
-    out["holdout_fraction"] = c.as_float(p["holdout_fraction"], "holdout_fraction", 0.0, 1.0, True, True)
-    out["eval_users"] = c.as_int(p["eval_users"], "eval_users", 1)
-    out["eval_every"] = c.as_int(p["eval_every"], "eval_every", 0)
-    out["max_user_factors"] = c.as_int(p["max_user_factors"], "max_user_factors", 0)
-    out["seed"] = c.seed(p["seed"], "seed")
-    out["device"] = c.device(p["device"])
     if out["synthetic"]:  # the data follow from the params: check the memory now
         check_memory(out, out["m"], out["n"], out["m"] * out["max_per_user"])
     return out
@@ -139,11 +154,18 @@ def load_data(p: dict):
     return inter
 
 
+def plan(params: dict) -> int:
+    """Units of work of a run (canonical ``params``): one per training epoch of its model."""
+    return params["epochs"]
+
+
 def run(params: dict, ctx: RunContext) -> ExperimentResult:
     """Train and evaluate; see the module docstring. ``params`` come from :func:`validate`."""
-    from mmf_core.analysis.topn import PopularityScorer, ranking_metrics
+    from mmf_core.analysis.ranking import ranking_metrics
     from mmf_core.data.implicit import holdout_split
-    from mmf_core.models.implicit import build_scorer, fit_implicit
+    from mmf_core.models.factory import build_scorer
+    from mmf_core.train import fit_implicit
+    from mmf_core.models.scoring import PopularityScorer
 
     from mmf_core.device import pick_device
 

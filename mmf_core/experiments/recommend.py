@@ -17,65 +17,65 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mmf_core.analysis.topn import scoring_arrays
 from mmf_core.device import pick_device
 from mmf_core.errors import MMFError
 from mmf_core.experiments import ExperimentResult, RunContext
 from mmf_core.experiments import _common as c
+from mmf_core.experiments import spec as sp
+from mmf_core.models.mmf import RUN_SHIFT_MODES
+from mmf_core.models.scoring import scoring_arrays
 
 MODELS = ("mmf", "mf")
-SHIFT_MODES = ("zero", "random", "learned")
+SHIFT_MODES = RUN_SHIFT_MODES
 
-DEFAULTS = {
-    "data": None,
-    "data_dir": None,
-    "model": "mmf",
-    "rank": 32,
-    "K": 4,
-    "mask": "gaussian",
-    "shift_mode": "zero",
-    "use_bias": True,
-    "epochs": 40,
-    "batch_size": 4096,
-    "lr": 5e-3,
-    "lr_shifts": 5e-3,
-    "weight_decay": 0.0,
-    "patience": 3,
-    "val_ratio": 0.05,
-    "test_ratio": 0.05,
-    "seed": 0,
-    "device": None,
-}
+def _mmf(out: dict) -> bool:
+    return out["model"] == "mmf"
+
+
+SPEC = sp.Spec("recommend", [
+    sp.Setting("data", "str", None, raw=True, group="data",
+               help="rating source: folder, file, zip or name (ml-latest-small, ...)"),
+    sp.Setting("data_dir", "str", None, raw=True, group="data",
+               help="folder holding data sets by name (default $MMF_DATA_DIR)"),
+    sp.Setting("model", "choice", "mmf", choices=MODELS, cli={"choices": ["mmf", "mf"]}, label="Model",
+               help="model to train when --run is not given"),
+    sp.Setting("rank", "int", 32, low=1, group="MF", label="Rank", help="factor rank (default 32)", form_default=16, form_high=512),
+    sp.Setting("K", "int", 4, low=1, applies=_mmf, group="MMF", label="MMF components K",
+               help="MMF mixture components (default 4)", form_default=2, form_high=64),
+    sp.mask_setting("mask", "gaussian", "observed", applies=_mmf),
+    sp.Setting("shift_mode", "choice", "zero", choices=SHIFT_MODES, applies=_mmf, group="MMF"),
+    sp.lr_setting("lr_shifts", 5e-3, applies=_mmf, group="MMF"),
+    sp.Setting("use_bias", "bool", True, label="User and item biases"),
+    sp.Setting("epochs", "int", 40, low=1, label="Epochs (at most)", help="most training epochs (default 40; early stopping)", form_default=20, form_high=500),
+    sp.Setting("batch_size", "int", 4096, low=1, label="Batch size"),
+    sp.lr_setting("lr", 5e-3, label="Learning rate"),
+    sp.penalty_setting("weight_decay", 0.0),
+    sp.Setting("patience", "int", 3, low=1, label="Patience (epochs)"),
+    sp.Setting("val_ratio", "float", 0.05, low=0.0, high=1.0, low_open=True, high_open=True, group="split"),
+    sp.Setting("test_ratio", "float", 0.05, low=0.0, high=1.0, high_open=True, group="split"),
+    sp.seed_setting("seed", 0, label="Seed", help="seed of the split and the initialisation (default 0)", form_high=10_000),
+    sp.device_setting(help="auto, cpu, cuda, mps"),
+], rules=lambda out, raw: _rules(out))
+
+#: every setting's default (from :data:`SPEC`)
+DEFAULTS = SPEC.defaults()
+#: the settings the ``recommend`` command has flags for (the rest keep their defaults)
+CLI_SETTINGS = ("data", "data_dir", "model", "rank", "K", "epochs", "seed", "device")
 
 
 def validate(params: dict) -> dict:
-    """Canonical parameters (see :data:`DEFAULTS`) or a one-line MMFError."""
-    c.known(params, DEFAULTS, "recommend")
-    p = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
-    if p["data"] in (None, ""):
+    """Canonical parameters (see :data:`SPEC`) or a one-line MMFError."""
+    return SPEC.validate(params)
+
+
+def _rules(out: dict) -> dict:
+    if out["data"] in (None, ""):
         raise MMFError("no data: pass --data SOURCE (a file, folder or name such as ml-latest-small)")
-    out: dict = {"data": str(p["data"]), "data_dir": None if p["data_dir"] in (None, "") else str(p["data_dir"])}
-    out["model"] = c.choice(p["model"], "model", MODELS)
-    out["rank"] = c.as_int(p["rank"], "rank", 1)
-    if out["model"] == "mmf":
-        out["K"] = c.as_int(p["K"], "K", 1)
-        out["mask"] = c.mask(p["mask"], "mask", "observed")
-        out["shift_mode"] = c.choice(p["shift_mode"], "shift_mode", SHIFT_MODES)
-        out["lr_shifts"] = c.lr(p["lr_shifts"], "lr_shifts")
-    else:
-        out["K"] = out["mask"] = out["shift_mode"] = out["lr_shifts"] = None
-    out["use_bias"] = c.as_bool(p["use_bias"], "use_bias")
-    out["epochs"] = c.as_int(p["epochs"], "epochs", 1)
-    out["batch_size"] = c.as_int(p["batch_size"], "batch_size", 1)
-    out["lr"] = c.lr(p["lr"], "lr")
-    out["weight_decay"] = c.penalty(p["weight_decay"], "weight_decay")
-    out["patience"] = c.as_int(p["patience"], "patience", 1)
-    out["val_ratio"] = c.as_float(p["val_ratio"], "val_ratio", 0.0, 1.0, True, True)
-    out["test_ratio"] = c.as_float(p["test_ratio"], "test_ratio", 0.0, 1.0, False, True)
+    out["data"] = str(out["data"])
+    out["data_dir"] = None if out["data_dir"] in (None, "") else str(out["data_dir"])
+    sp.check_mixture_below_rank(out)
     if out["val_ratio"] + out["test_ratio"] >= 1.0:
         raise MMFError(f"val_ratio + test_ratio must be below 1, got {out['val_ratio']} + {out['test_ratio']}")
-    out["seed"] = c.seed(p["seed"], "seed")
-    out["device"] = c.device(p["device"])
     return out
 
 
@@ -105,14 +105,21 @@ def check_data(p: dict, r) -> None:
 
 def build_model(p: dict, n_users: int, n_items: int, mu: float):
     """The explicit model the params name, initialised from ``p["seed"]``."""
-    from mmf_core.models import MF, MMF
+    from mmf_core.models import factory
 
     gen = torch.Generator().manual_seed(p["seed"])
     torch.manual_seed(p["seed"])
     if p["model"] == "mf":
-        return MF(n_users, n_items, p["rank"], use_bias=p["use_bias"], mu=mu, generator=gen)
-    return MMF(n_users, n_items, p["rank"], p["K"], mask_A=p["mask"], mask_B=p["mask"], shift_mode=p["shift_mode"],
-               form="observed", mu=mu, use_bias=p["use_bias"], generator=gen)
+        return factory.build_model("mf", n_users, n_items, rank=p["rank"], use_bias=p["use_bias"], mu=mu, generator=gen)
+    return factory.build_model("mmf", n_users, n_items, rank=p["rank"], K=p["K"], mask_A=p["mask"], mask_B=p["mask"],
+                               shift_mode=p["shift_mode"], form="observed", mu=mu, use_bias=p["use_bias"],
+                               generator=gen)
+
+
+def plan(params: dict) -> int:
+    """Units of work of a run (canonical ``params``): one per epoch of its model, at most
+    ``epochs`` (early stopping ends a run sooner)."""
+    return params["epochs"]
 
 
 def run(params: dict, ctx: RunContext) -> ExperimentResult:

@@ -20,61 +20,90 @@ from mmf_core.device import pick_device
 from mmf_core.errors import MMFError
 from mmf_core.experiments import ExperimentResult, RunContext
 from mmf_core.experiments import _common as c
+from mmf_core.experiments import spec as sp
+from mmf_core.models.factory import MODEL_TAGS
 
-#: method keys (as the reference's --methods takes them) -> names in the result rows
-METHODS = {"mmf": "MMF", "svd": "SVD", "mf_sgd": "MF_SGD", "mf_ridge": "MF_Ridge", "mf_bias": "MF_Bias", "nmf": "NMF"}
 DEFAULT_METHODS = ["mmf", "svd", "mf_sgd", "mf_ridge", "mf_bias", "nmf"]
+#: method keys (as the reference's --methods takes them: model names of the factory) ->
+#: names in the result rows
+METHODS = {m: MODEL_TAGS[m] for m in DEFAULT_METHODS}
 DATA_MODES = ("random", "blockdiag")
 COLUMNS = ["seed", "I", "J", "R", "K", "K_ratio", "budget", "method", "params", "best_epoch", "train_time_sec",
            "mse", "rel_fro"]
 
-DEFAULTS = {
-    "I": 1080,
-    "J": 1080,
-    "R": None,  # a single rank; used when R_list is not given
-    "R_list": None,  # None: [R] when R is given, else [80, 160, 240] (the reference's default)
-    "K": None,  # a fixed K (used when no K ratio is given)
-    "K_ratio": None,  # None: 0.4 unless K is given; < 0: use K (as the reference)
-    "K_ratio_list": None,
-    "methods": None,  # None: all six (NMF only where X is non-negative)
-    "epochs": 2000,
-    "log_every": 200,
-    "lr_factors": 2e-2,
-    "lr_shifts": 1e-2,
-    "lr_mf_sgd": 2e-1,
-    "mf_sgd_momentum": 0.999,
-    "lr_mf_ridge": 2e-2,
-    "ridge_lambda": 1e-3,
-    "lr_mf_bias": 2e-2,
-    "bias_ridge_lambda": 0.0,
-    "bias_rank_bonus": 0,
-    "lr_nmf": 2e-2,
-    "mask_mode_A": "gaussian",
-    "mask_mode_B": "gaussian",
-    "data_mode": "blockdiag",
-    "dist": "normal",
-    "data_nonneg": False,
-    "num_blocks": 6,
-    "block_scale": 1.0,
-    "offblock_noise_scale": 0.01,
-    "x_target_fro": -1.0,
-    "seed": 42,
-    "seeds": None,
-    "device": None,
-}
 DEFAULT_R_LIST = [80, 160, 240]
 DEFAULT_K_RATIO = 0.4
 DEFAULT_K = 40
 MAX_SCALE = 1e6  # block_scale and offblock_noise_scale
+DATA_MODE_ALIASES = {"block": "blockdiag", "block_diag": "blockdiag", "gaussian": "random"}
+
+
+def _data_mode(value, name: str) -> str:
+    mode = str(value).lower()
+    return c.choice(DATA_MODE_ALIASES.get(mode, mode), name, DATA_MODES)
+
+
+def _no_seeds(out: dict) -> bool:
+    return not out["seeds"]
+
+
+SPEC = sp.Spec("reconstruct", [
+    sp.Setting("I", "int", 1080, low=1, group="data", help="rows (default 1080)", label="Rows I", form_default=120, form_high=2000, step=20),
+    sp.Setting("J", "int", 1080, low=1, group="data", help="columns (default 1080)"),
+    sp.Setting("R", "int", None, raw=True, low=2, group="MF",
+               help="a single MF rank budget (used when --R_list is not given)"),
+    sp.Setting("R_list", "ints", None, raw=True, low=2, group="MF", cli={"type": None},
+               help="comma-separated ranks (default 80,160,240 unless --R is given)", label="Ranks R (budget)", form_default=[4, 8, 12]),
+    sp.Setting("K", "int", None, raw=True, low=1, group="MMF",
+               help="fixed number of masks, used when no K ratio is given"),
+    sp.Setting("K_ratio", "float", None, raw=True, group="MMF", cli={"type": None},
+               help="K = round(K_ratio * R) (default 0.4 unless --K is given; <0: use --K)"),
+    sp.Setting("K_ratio_list", "floats", None, raw=True, low=0.0, high=1.0, low_open=True, high_open=True,
+               group="MMF", help="comma-separated K ratios, e.g. 0.25,0.5,0.75", label="K ratios (K / R)", form_default=[0.25, 0.5]),
+    sp.Setting("methods", "strs", None, raw=True, choices=tuple(METHODS), group="training",
+               help="comma-separated: mmf,svd,mf_sgd,mf_ridge,mf_bias,nmf (default all; nmf only with --data_nonneg)", label="Methods", form_default=["mmf", "svd", "mf_ridge", "mf_bias"]),
+    sp.Setting("epochs", "int", 2000, low=1, label="Epochs (full-batch Adam)", form_default=300, form_high=5000, step=50),
+    sp.Setting("log_every", "int", 200, low=0, group="output", help="print every N epochs (0: only results)"),
+    sp.lr_setting("lr_factors", 2e-2, group="MMF", help="MMF factor learning rate (default 0.02)"),
+    sp.lr_setting("lr_shifts", 1e-2, group="MMF", help="MMF shift learning rate (default 0.01)"),
+    sp.lr_setting("lr_mf_sgd", 2e-1, group="MF"),
+    sp.Setting("mf_sgd_momentum", "float", 0.999, low=0.0, high=1.0, high_open=True, group="MF"),
+    sp.lr_setting("lr_mf_ridge", 2e-2, group="MF"),
+    sp.penalty_setting("ridge_lambda", 1e-3, group="MF"),
+    sp.lr_setting("lr_mf_bias", 2e-2, group="MF"),
+    sp.penalty_setting("bias_ridge_lambda", 0.0, group="MF"),
+    sp.Setting("bias_rank_bonus", "int", 0, group="MF"),
+    sp.lr_setting("lr_nmf", 2e-2, group="MF"),
+    sp.mask_setting("mask_mode_A", "gaussian", "dense", help="mask family for rows (default gaussian)", label="MMF mask family"),
+    sp.mask_setting("mask_mode_B", "gaussian", "dense", help="mask family for columns (default gaussian)"),
+    sp.Setting("data_mode", "choice", "blockdiag", choices=DATA_MODES, check=_data_mode, group="data",
+               help="random | blockdiag (alias: block); default blockdiag", label="Matrix"),
+    sp.Setting("dist", "choice", "normal", choices=DISTS, group="data", help="normal | uniform"),
+    sp.Setting("data_nonneg", "bool", False, group="data", help="shift X to be non-negative (needed for nmf)"),
+    sp.Setting("num_blocks", "int", 6, low=1, high=lambda o: min(o["I"], o["J"]), group="data"),
+    # X is rescaled to Frobenius 1, so only their ratio counts; the bound keeps float32 from overflowing
+    sp.Setting("block_scale", "float", 1.0, low=0.0, high=MAX_SCALE, low_open=True, group="data"),
+    sp.Setting("offblock_noise_scale", "float", 0.01, low=0.0, high=MAX_SCALE, group="data"),
+    sp.Setting("x_target_fro", "float", -1.0, group="data", help="train on X scaled to this norm (<0: norm K)"),
+    sp.Setting("seeds", "ints", None, check=c.seed_list, group="data", cli={"type": None},
+               help="comma-separated seeds (overrides --seed)", label="Seeds", form_default=[0, 1]),
+    sp.seed_setting("seed", 42, applies=_no_seeds, group="data"),
+    sp.device_setting(),
+], rules=lambda out, raw: _rules(out, raw))
+
+#: every setting's default (from :data:`SPEC`)
+DEFAULTS = SPEC.defaults()
 
 
 def validate(params: dict) -> dict:
-    """Canonical parameters (see :data:`DEFAULTS`) or a one-line MMFError."""
-    c.known(params, DEFAULTS, "reconstruct")
-    p = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
-    out: dict = {}
-    out["I"] = c.as_int(p["I"], "I", 1)
-    out["J"] = c.as_int(p["J"], "J", 1)
+    """Canonical parameters (see :data:`SPEC`) or a one-line MMFError."""
+    return SPEC.validate(params)
+
+
+def _rules(o: dict, p: dict) -> dict:
+    """Ranks and mixture sizes from R / R_list / K / K_ratio / K_ratio_list, the methods the
+    data allow, and the memory the run needs."""
+    out: dict = {"I": o["I"], "J": o["J"]}
 
     # ranks
     R_list = c.int_list(p["R_list"], "R_list") if p["R_list"] is not None else []
@@ -104,17 +133,8 @@ def validate(params: dict) -> dict:
     sweep_settings(R_list, ratios or None, K)  # raises on K >= R
 
     # data
-    mode = str(p["data_mode"]).lower()
-    mode = {"block": "blockdiag", "block_diag": "blockdiag", "gaussian": "random"}.get(mode, mode)
-    out["data_mode"] = c.choice(mode, "data_mode", DATA_MODES)
-    out["dist"] = c.choice(p["dist"], "dist", DISTS)
-    out["data_nonneg"] = c.as_bool(p["data_nonneg"], "data_nonneg")
-    out["num_blocks"] = c.as_int(p["num_blocks"], "num_blocks", 1, min(out["I"], out["J"]))
-    # X is rescaled to Frobenius 1, so only their ratio counts; the bound keeps float32 from overflowing
-    out["block_scale"] = c.as_float(p["block_scale"], "block_scale", low=0.0, high=MAX_SCALE, low_open=True)
-    out["offblock_noise_scale"] = c.as_float(p["offblock_noise_scale"], "offblock_noise_scale", low=0.0,
-                                             high=MAX_SCALE)
-    out["x_target_fro"] = c.as_float(p["x_target_fro"], "x_target_fro")
+    for k in ("data_mode", "dist", "data_nonneg", "num_blocks", "block_scale", "offblock_noise_scale", "x_target_fro"):
+        out[k] = o[k]
     if out["x_target_fro"] == 0:
         raise MMFError("x_target_fro must be > 0 (a target norm) or < 0 (scale X to norm K); got 0")
 
@@ -137,20 +157,11 @@ def validate(params: dict) -> dict:
     out["methods"] = methods
 
     # optimisation
-    out["epochs"] = c.as_int(p["epochs"], "epochs", 1)
-    out["log_every"] = c.as_int(p["log_every"], "log_every", 0)
-    for name in ("lr_factors", "lr_shifts", "lr_mf_sgd", "lr_mf_ridge", "lr_mf_bias", "lr_nmf"):
-        out[name] = c.lr(p[name], name)
-    out["mf_sgd_momentum"] = c.as_float(p["mf_sgd_momentum"], "mf_sgd_momentum", 0.0, 1.0, high_open=True)
-    out["ridge_lambda"] = c.penalty(p["ridge_lambda"], "ridge_lambda")
-    out["bias_ridge_lambda"] = c.penalty(p["bias_ridge_lambda"], "bias_ridge_lambda")
-    out["bias_rank_bonus"] = c.as_int(p["bias_rank_bonus"], "bias_rank_bonus")
-    out["mask_mode_A"] = c.mask(p["mask_mode_A"], "mask_mode_A", "dense")
-    out["mask_mode_B"] = c.mask(p["mask_mode_B"], "mask_mode_B", "dense")
-
-    seeds = c.seed_list(p["seeds"], "seeds") if p["seeds"] is not None else []
-    out["seeds"] = seeds or [c.seed(p["seed"], "seed")]
-    out["device"] = c.device(p["device"])
+    for k in ("epochs", "log_every", "lr_factors", "lr_shifts", "lr_mf_sgd", "lr_mf_ridge", "lr_mf_bias", "lr_nmf",
+              "mf_sgd_momentum", "ridge_lambda", "bias_ridge_lambda", "bias_rank_bonus", "mask_mode_A", "mask_mode_B"):
+        out[k] = o[k]
+    out["seeds"] = o["seeds"] or [o["seed"]]
+    out["device"] = o["device"]
     c.check_memory(estimate_bytes(out), f"reconstruct with I={out['I']}, J={out['J']}, R up to {max(R_list)}",
                    "lower --I, --J or the ranks")
     return out
@@ -205,8 +216,8 @@ def _ridge_weight(lam: float, I: int, J: int, rank: int) -> float:
 
 def _train(method: str, X: torch.Tensor, st: Setting, seed: int, p: dict, dev: torch.device, on_event, should_stop):
     """Train one method on the scaled ``X`` (I, J); return (model, FitResult or None, seconds)."""
-    from mmf_core.models import MF, MMF, NMF, BiasedMF, TruncatedSVD
     from mmf_core.models.budget import mf_bias_rank, mmf_base_rank
+    from mmf_core.models.factory import build_model
     from mmf_core.train import fit_dense
 
     I, J = X.shape
@@ -218,25 +229,25 @@ def _train(method: str, X: torch.Tensor, st: Setting, seed: int, p: dict, dev: t
     if method == "svd":
         _sync(dev)
         t0 = time.perf_counter()
-        model = TruncatedSVD.fit(X, st.R)
+        model = build_model("svd", I, J, rank=st.R, X=X)
         _sync(dev)
         return model, None, time.perf_counter() - t0
     if method == "mmf":
-        model = MMF(I, J, mmf_base_rank(st.R, st.K), st.K, mask_A=p["mask_mode_A"], mask_B=p["mask_mode_B"],
-                    shift_mode="learned", form="dense", generator=gen)
+        model = build_model("mmf", I, J, rank=mmf_base_rank(st.R, st.K), K=st.K, mask_A=p["mask_mode_A"],
+                            mask_B=p["mask_mode_B"], shift_mode="learned", form="dense", generator=gen)
         kw = dict(lr_factors=p["lr_factors"], lr_shifts=p["lr_shifts"])
     elif method == "mf_sgd":
-        model = MF(I, J, st.R, generator=gen)
+        model = build_model("mf_sgd", I, J, rank=st.R, generator=gen)
         kw = dict(lr_factors=p["lr_mf_sgd"], optimizer="sgd", momentum=p["mf_sgd_momentum"])
     elif method == "mf_ridge":
-        model = MF(I, J, st.R, generator=gen)
+        model = build_model("mf_ridge", I, J, rank=st.R, generator=gen)
         kw = dict(lr_factors=p["lr_mf_ridge"], ridge=_ridge_weight(p["ridge_lambda"], I, J, st.R))
     elif method == "mf_bias":
         rank = max(1, mf_bias_rank(I, J, st.R) + p["bias_rank_bonus"])
-        model = BiasedMF(I, J, rank, train_mu=True, generator=gen)
+        model = build_model("mf_bias", I, J, rank=rank, train_mu=True, generator=gen)
         kw = dict(lr_factors=p["lr_mf_bias"], ridge=_ridge_weight(p["bias_ridge_lambda"], I, J, rank))
     elif method == "nmf":
-        model = NMF(I, J, st.R, generator=gen)
+        model = build_model("nmf", I, J, rank=st.R, generator=gen)
         kw = dict(lr_factors=p["lr_nmf"])
     else:  # pragma: no cover - validate() rules this out
         raise MMFError(f"unknown method {method!r}")
@@ -246,18 +257,19 @@ def _train(method: str, X: torch.Tensor, st: Setting, seed: int, p: dict, dev: t
 
 
 def _history(fit) -> np.ndarray | None:
-    h = getattr(fit, "history", None)
-    if h is None:
+    """The logged train losses of a dense fit, shape (n_logged,), float64; None for the
+    closed-form SVD (``fit`` None) or a fit that logged nothing."""
+    if fit is None or not fit.history:
         return None
-    if isinstance(h, dict):
-        h = h.get("train_loss") or h.get("loss")
-    if isinstance(h, list) and h and isinstance(h[0], dict):
-        h = [e.get("train_loss", e.get("loss")) for e in h]
-    try:
-        arr = np.asarray(h, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    return arr if arr.ndim == 1 and arr.size else None
+    return np.asarray([e["train_loss"] for e in fit.history], dtype=np.float64)
+
+
+def plan(params: dict) -> int:
+    """Units of work of a run (canonical ``params``): one per epoch of each model fit, so
+    settings x seeds x trained methods x epochs (the truncated SVD trains no epochs)."""
+    settings = sweep_settings(params["R_list"], params["K_ratio_list"], params["K"])
+    trained = [m for m in params["methods"] if m != "svd"]
+    return len(settings) * len(params["seeds"]) * len(trained) * params["epochs"]
 
 
 def run(params: dict, ctx: RunContext) -> ExperimentResult:

@@ -21,32 +21,41 @@ from mmf_core.device import pick_device
 from mmf_core.errors import MMFError
 from mmf_core.experiments import ExperimentResult, RunContext
 from mmf_core.experiments import _common as c
+from mmf_core.experiments import spec as sp
 
-DEFAULTS = {
-    "R_budget": 80,
-    "K_list": [2, 3, 4, 5, 6, 7, 8, 9],
-    "mask_mode": "sin",
-    "mmf_epochs": 2000,
-    "mmf_lr": 0.02,
-    "svdvals_method": "full",
-    "svdvals_k_mult": 8.0,
-    "S10_size": 1024,
-    "H6_size": 1080,
-    "H6_blocks": 6,
-    "log10": False,
-    "seed": 0,
-    "device": None,
-}
 MATRICES = ("S_10", "H_6")
+
+SPEC = sp.Spec("spectrum", [
+    sp.Setting("R_budget", "int", 80, low=2, group="MF", label="Rank budget R", help="rank budget of the SVD baseline", form_default=8, form_high=512),
+    sp.Setting("K_list", "ints", [2, 3, 4, 5, 6, 7, 8, 9], low=1, group="MMF", label="K values for MMF",
+               help="comma-separated K values for MMF", form_default=[2, 4]),
+    sp.mask_setting("mask_mode", "sin", "dense", label="Mask family"),
+    sp.Setting("mmf_epochs", "int", 2000, low=1, label="MMF epochs", form_default=300, form_high=5000, step=50),
+    sp.lr_setting("mmf_lr", 0.02, group="MMF", label="MMF learning rate"),
+    sp.Setting("svdvals_method", "choice", "full", choices=SVDVALS_METHODS, group="output", help="full | lowrank"),
+    # at most a million times R_budget (beyond every matrix here), so ceil(R_budget * mult) stays finite
+    sp.Setting("svdvals_k_mult", "float", 8.0, low=0.0, high=1e6, low_open=True, group="output",
+               help="plot the top ceil(R_budget * k_mult) values"),
+    sp.Setting("S10_size", "int", 1024, low=2, group="data", label="S_10 size (rows = columns)", form_default=128, form_high=2048, step=32),
+    sp.Setting("H6_size", "int", 1080, low=2, group="data", label="H_6 size (rows = columns)", form_default=120, form_high=2160, step=30),
+    sp.Setting("H6_blocks", "int", 6, low=1, high=lambda o: o["H6_size"], group="data", label="H_6 blocks", form_high=64),
+    sp.Setting("log10", "bool", False, group="output", help="plot log10 of the singular values"),
+    sp.seed_setting("seed", 0, group="data", label="Seed", form_high=10_000),
+    sp.device_setting(),
+], rules=lambda out, raw: _rules(out))
+
+#: every setting's default (from :data:`SPEC`)
+DEFAULTS = SPEC.defaults()
 
 
 def validate(params: dict) -> dict:
-    """Canonical parameters (see :data:`DEFAULTS`) or a one-line MMFError."""
-    c.known(params, DEFAULTS, "spectrum")
-    p = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
-    out: dict = {}
-    out["R_budget"] = c.as_int(p["R_budget"], "R_budget", 2)
-    K_list = c.int_list(p["K_list"], "K_list", 1)
+    """Canonical parameters (see :data:`SPEC`) or a one-line MMFError."""
+    return SPEC.validate(params)
+
+
+def _rules(out: dict) -> dict:
+    """K < R_budget <= the matrices' size, and the memory the run needs."""
+    K_list = out["K_list"]
     if not K_list:
         raise MMFError("K_list is empty; pass e.g. --K_list 2,4,8")
     for K in K_list:
@@ -54,21 +63,9 @@ def validate(params: dict) -> dict:
             raise MMFError(f"K={K} in K_list must be smaller than R_budget={out['R_budget']} "
                            f"(MMF base rank R_budget - K must be >= 1)")
     out["K_list"] = list(dict.fromkeys(K_list))
-    out["mask_mode"] = c.mask(p["mask_mode"], "mask_mode", "dense")
-    out["mmf_epochs"] = c.as_int(p["mmf_epochs"], "mmf_epochs", 1)
-    out["mmf_lr"] = c.lr(p["mmf_lr"], "mmf_lr")
-    out["svdvals_method"] = c.choice(p["svdvals_method"], "svdvals_method", SVDVALS_METHODS)
-    # at most a million times R_budget (beyond every matrix here), so ceil(R_budget * mult) stays finite
-    out["svdvals_k_mult"] = c.as_float(p["svdvals_k_mult"], "svdvals_k_mult", low=0.0, high=1e6, low_open=True)
-    out["S10_size"] = c.as_int(p["S10_size"], "S10_size", 2)
-    out["H6_size"] = c.as_int(p["H6_size"], "H6_size", 2)
-    out["H6_blocks"] = c.as_int(p["H6_blocks"], "H6_blocks", 1, out["H6_size"])
     if out["R_budget"] > min(out["S10_size"], out["H6_size"]):
         raise MMFError(f"R_budget={out['R_budget']} exceeds the matrix size "
                        f"({min(out['S10_size'], out['H6_size'])}); lower --R_budget or raise --S10_size/--H6_size")
-    out["log10"] = c.as_bool(p["log10"], "log10")
-    out["seed"] = c.seed(p["seed"], "seed")
-    out["device"] = c.device(p["device"])
     S, H = out["S10_size"], out["H6_size"]
     widths = [c.mmf_width(out["R_budget"] - K, K) for K in out["K_list"]] + [c.mf_width(out["R_budget"])]
     # both matrices exist from the start; the fits run on one at a time
@@ -86,9 +83,15 @@ def make_matrices(p: dict) -> dict[str, torch.Tensor]:
     }
 
 
+def plan(params: dict) -> int:
+    """Units of work of a run (canonical ``params``): one per epoch of each MMF fit, so
+    matrices x K values x ``mmf_epochs`` (the truncated SVD trains no epochs)."""
+    return len(MATRICES) * len(params["K_list"]) * params["mmf_epochs"]
+
+
 def run(params: dict, ctx: RunContext) -> ExperimentResult:
     """Run both matrices; see the module docstring. ``params`` come from :func:`validate`."""
-    from mmf_core.models import MMF, TruncatedSVD
+    from mmf_core.models.factory import build_model
     from mmf_core.train import fit_dense
 
     p = params
@@ -101,7 +104,7 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
         I, J = X.shape
         k = min(top_k, I, J)
         methods = []
-        svd = TruncatedSVD.fit(X, p["R_budget"])
+        svd = build_model("svd", I, J, rank=p["R_budget"], X=X)
         with torch.no_grad():
             methods.append({"label": "SVD (rank=R_budget)", "model": "SVD", "K": 0,
                             **spectrum_summary(svd.reconstruct(), X, p["R_budget"], k, p["svdvals_method"])})
@@ -110,8 +113,8 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
                 out["stopped"] = True
                 break
             gen = torch.Generator().manual_seed(p["seed"])
-            model = MMF(I, J, p["R_budget"] - K, K, mask_A=p["mask_mode"], mask_B=p["mask_mode"],
-                        shift_mode="learned", form="dense", generator=gen).to(dev)
+            model = build_model("mmf", I, J, rank=p["R_budget"] - K, K=K, mask_A=p["mask_mode"], mask_B=p["mask_mode"],
+                                shift_mode="learned", form="dense", generator=gen).to(dev)
             tag = {"model": f"MMF (K={K})", "method": "MMF", "matrix": name, "K": K, "seed": p["seed"]}
 
             def on_event(e, tag=tag):
