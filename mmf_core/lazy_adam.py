@@ -55,6 +55,16 @@ SPARSE_ROWS_PER_BATCH = 8
 SPARSE_MIN_ROWS = 32_768
 
 
+def make_adam(groups: list[dict], **kw) -> torch.optim.Adam:
+    """Dense Adam over ``groups``, using the fused implementation where this torch offers it
+    (the optimizer of ``fit_dense``/``fit_observed``'s dense path and of the tensors that
+    :class:`RowSparseAdam` does not index by row)."""
+    try:
+        return torch.optim.Adam(groups, fused=True, **kw)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(groups, **kw)
+
+
 def model_tables(model) -> tuple[list[str], list[str]]:
     """The names of the model's row-indexed and column-indexed tensors that exist.
 
@@ -149,8 +159,6 @@ class RowSparseAdam:
 
     def __init__(self, model, lr_factors: float, lr_shifts: float | None = None, weight_decay: float = 0.0,
                  betas=(0.9, 0.999), eps: float = 1e-8, fused: bool = True):
-        from mmf_core.train import make_adam
-
         self.model = model
         self.rows, self.cols = model_tables(model)
         self.beta1, self.beta2 = float(betas[0]), float(betas[1])

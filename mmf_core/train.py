@@ -1,7 +1,7 @@
-"""The fit loops: dense full-batch (reconstruction) and mini-batch over observed entries
-(completion).
+"""The fit loops: dense full-batch (reconstruction), mini-batch over observed entries
+(completion) and mini-batch over observed pairs with sampled negatives (implicit feedback).
 
-Both emit one event per epoch to ``on_event`` and poll ``should_stop`` between epochs
+Each emits one event per epoch to ``on_event`` and poll ``should_stop`` between epochs
 (a cooperative stop: the loop returns what it has, with the best state restored). Same
 seed, same numbers: initial values come from a seeded generator chosen by the caller, and
 the completion loop shuffles epoch ``e`` with a generator seeded from ``(seed, e)``, so a
@@ -11,7 +11,6 @@ run resumed from a checkpoint repeats the uninterrupted run.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,13 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from mmf_core.device import pick_device
 from mmf_core.errors import MMFError, positive_float
+from mmf_core.fileio import atomic_path
+from mmf_core.threads import between_epochs
+from mmf_core.lazy_adam import RowSparseAdam, choose_rows, make_adam
 
 Triple = tuple  # (users (n,), items (n,), ratings (n,)) as numpy arrays or tensors
 
@@ -33,7 +36,8 @@ class FitResult:
     best_epoch: the epoch (1-based) whose state was restored; best_loss: the train loss
     (dense) at that epoch; best_val_rmse: the val RMSE there (observed; NaN without val);
     seconds: wall time of the whole loop (patience epochs included); epochs_run; stopped:
-    True when ``should_stop`` ended it early; history: the per-epoch events.
+    True when ``should_stop`` ended it early; history: the per-epoch events;
+    optimizer_rows: "dense" or "sparse", the update path ``fit_observed`` took.
     """
 
     best_epoch: int
@@ -43,20 +47,13 @@ class FitResult:
     best_val_rmse: float = float("nan")
     stopped: bool = False
     history: list = field(default_factory=list)
+    optimizer_rows: str = "dense"
 
 
 def set_seed(seed: int) -> torch.Generator:
     """Seed torch's global RNG and return a CPU generator seeded with ``seed``."""
     torch.manual_seed(int(seed))
     return torch.Generator().manual_seed(int(seed))
-
-
-def make_adam(groups: list[dict], **kw) -> torch.optim.Adam:
-    """Adam over ``groups``, using the fused implementation where this torch offers it."""
-    try:
-        return torch.optim.Adam(groups, fused=True, **kw)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(groups, **kw)
 
 
 def _emit(on_event, event):
@@ -113,6 +110,7 @@ def fit_dense(
     best_loss, best_epoch, best_state = math.inf, 0, _snapshot(model)
     history, t0, stopped, epoch = [], time.perf_counter(), False, 0
     for epoch in range(1, int(epochs) + 1):
+        between_epochs()  # threads follow the machine's load (mmf_core/threads.py)
         opt.zero_grad(set_to_none=True)
         loss = torch.mean((model.reconstruct() - X) ** 2)
         total = loss
@@ -175,9 +173,8 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 def _save_checkpoint(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def _load_checkpoint(path: Path):
@@ -208,6 +205,7 @@ def fit_observed(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 5,
     checkpoint_name: str = "fit_observed.pt",
+    optimizer_rows: str = "auto",
 ) -> FitResult:
     """Mini-batch Adam on observed entries with early stopping on val RMSE.
 
@@ -228,6 +226,13 @@ def fit_observed(
     seed : seeds the per-epoch shuffles
     checkpoint_dir : when given, the loop saves a checkpoint there every
         ``checkpoint_every`` epochs and, if one is already there, resumes from it
+    optimizer_rows : "auto", "dense" or "sparse". Dense: ``torch.optim.Adam`` over whole
+        tables, every step (the reference's protocol; a step costs the table size).
+        Sparse: lazy Adam over the rows a batch touches (:mod:`mmf_core.lazy_adam`; a step
+        costs the batch size, so an epoch is linear in the ratings; numerically not the
+        same as Adam: untouched rows' moments do not decay). "auto" picks sparse only for
+        tables large against the batch (:func:`mmf_core.lazy_adam.choose_rows`; e.g.
+        ml-10m and larger at batch 4096), so small data sets keep the dense path.
     """
     lr_factors = positive_float(lr_factors, "lr_factors")
     lr_shifts = positive_float(lr_shifts, "lr_shifts")
@@ -240,13 +245,20 @@ def fit_observed(
     if n == 0:
         raise MMFError("the training set is empty; check the data set and the split fractions")
     has_val = val is not None and len(val[2]) > 0
-    opt = make_adam(model.param_groups(lr_factors, lr_shifts), weight_decay=weight_decay)
+    rows_mode = choose_rows(model, int(batch_size), optimizer_rows)
+    sparse = rows_mode == "sparse"
+    if sparse:
+        opt = RowSparseAdam(model, lr_factors, lr_shifts, weight_decay=weight_decay)
+    else:
+        opt = make_adam(model.param_groups(lr_factors, lr_shifts), weight_decay=weight_decay)
     best_rmse, best_epoch, best_state, bad = math.inf, 0, _snapshot(model), 0
     history: list[dict] = []
     start_epoch, elapsed = 1, 0.0
     ckpt_path = Path(checkpoint_dir) / checkpoint_name if checkpoint_dir else None
     if ckpt_path is not None:
         ckpt = _load_checkpoint(ckpt_path)
+        if ckpt is not None and ckpt.get("optimizer_rows", "dense") != rows_mode:
+            ckpt = None  # the other update path's optimizer state: start over
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
@@ -260,16 +272,20 @@ def fit_observed(
     for epoch in range(start_epoch, int(epochs) + 1):
         if done:
             break
+        between_epochs()  # threads follow the machine's load (mmf_core/threads.py)
         model.train()
         perm = torch.randperm(n, generator=_epoch_generator(seed, epoch)).to(dev)
         loss_sum = torch.zeros((), device=dev)
         for s in range(0, n, bs):
             idx = perm[s : s + bs]
-            pred = model.predict(u[idx], i[idx])
-            loss = torch.mean((pred - r[idx]) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if sparse:
+                loss = opt.fit_batch(u[idx], i[idx], r[idx])
+            else:
+                pred = model.predict(u[idx], i[idx])
+                loss = torch.mean((pred - r[idx]) ** 2)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
             loss_sum += loss.detach() * len(idx)
         event = {"epoch": epoch, "train_loss": float(loss_sum) / n}
         if has_val:
@@ -292,6 +308,7 @@ def fit_observed(
                 {
                     "model": model.state_dict(),
                     "optimizer": opt.state_dict(),
+                    "optimizer_rows": rows_mode,
                     "best_state": best_state,
                     "best_rmse": best_rmse,
                     "best_epoch": best_epoch,
@@ -306,5 +323,132 @@ def fit_observed(
     model.load_state_dict(best_state)
     return FitResult(
         best_epoch, time.perf_counter() - t0, epoch, best_val_rmse=best_rmse if has_val else float("nan"),
-        stopped=stopped, history=history,
+        stopped=stopped, history=history, optimizer_rows=rows_mode,
     )
+
+
+# ----------------------------------------------------------------------------------------
+# implicit feedback (BPR and pointwise logistic)
+# ----------------------------------------------------------------------------------------
+IMPLICIT_LOSSES = ("bpr", "logistic")
+
+
+@dataclass
+class ImplicitFit:
+    """What :func:`fit_implicit` returns: per-epoch events and totals."""
+
+    history: list[dict] = field(default_factory=list)
+    epochs_run: int = 0
+    seconds: float = 0.0
+    stopped: bool = False
+
+
+def implicit_optimizers(model, lr: float) -> list[torch.optim.Optimizer]:
+    """SparseAdam for the model's ``sparse_parameters()``, Adam for every other parameter."""
+    sparse = list(model.sparse_parameters()) if hasattr(model, "sparse_parameters") else []
+    sparse_ids = {id(p) for p in sparse}
+    dense = [p for p in model.parameters() if id(p) not in sparse_ids and p.requires_grad]
+    opts = []
+    if sparse:
+        opts.append(torch.optim.SparseAdam(sparse, lr=lr))
+    if dense:
+        opts.append(torch.optim.Adam(dense, lr=lr))
+    return opts
+
+
+def fit_implicit(
+    model,
+    users,
+    items,
+    *,
+    loss: str = "bpr",
+    epochs: int = 10,
+    batch_size: int = 2**15,
+    lr: float = 0.01,
+    l2: float = 1e-5,
+    n_negatives: int = 1,
+    seed: int = 0,
+    on_event: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    tag: str | None = None,
+    device=None,
+) -> ImplicitFit:
+    """Train a scorer on observed (user, item) pairs.
+
+    ``loss="bpr"``: Bayesian personalised ranking, ``-log sigmoid(s(u,i) - s(u,j))`` for an
+    observed pair (u, i) and a sampled item j; ``loss="logistic"``: binary cross-entropy with
+    the observed pairs as 1 and ``n_negatives`` sampled items per pair as 0. Batches are
+    index slices of one shuffled permutation; negatives are drawn with ``torch.randint``
+    from a generator seeded with ``seed``, so the same seed gives the same numbers.
+
+    Parameters
+    ----------
+    model : a scorer with ``scores_and_penalty(users (n,), items (n, c)) -> ((n, c), scalar)``
+        and ``n_items`` (:class:`~mmf_core.models.implicit.ImplicitMF`,
+        :class:`~mmf_core.models.implicit.ImplicitMMF`); ``sparse_parameters()``, when it
+        has it, names the tables stepped by SparseAdam.
+    users, items : int arrays or LongTensors, shape (n,): the training interactions.
+    loss : ``"bpr"`` or ``"logistic"``.
+    batch_size : pairs per step; large batches (2^15 - 2^16) keep the CPU busy.
+    l2 : weight of the squared norm of the looked-up factors, per pair.
+    n_negatives : sampled items per observed pair (uniform over all items).
+    seed : fixes the shuffles and the negatives (and nothing else: build the model with
+        the same seed to repeat a run exactly).
+    on_event : called after each epoch with ``{"epoch", "train_loss", "seconds"}`` (plus
+        ``"model": tag`` when ``tag`` is given).
+    should_stop : polled between epochs; True stops training.
+    device : where to train (a torch device or name; default: where the model is).
+    """
+    if loss not in IMPLICIT_LOSSES:
+        raise MMFError(f"unknown implicit loss {loss!r}; choose one of {', '.join(IMPLICIT_LOSSES)}")
+    if int(epochs) < 0 or int(batch_size) < 1 or int(n_negatives) < 1:
+        raise MMFError("epochs must be >= 0, batch_size >= 1 and n_negatives >= 1")
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(dev)
+    u_all = torch.as_tensor(np.asarray(users), dtype=torch.long).to(dev)
+    i_all = torch.as_tensor(np.asarray(items), dtype=torch.long).to(dev)
+    n = len(u_all)
+    if n == 0:
+        raise MMFError("no training interactions; lower the threshold or use a larger data set")
+    n_items = int(model.n_items)
+    gen = torch.Generator(device=dev).manual_seed(int(seed))
+    opts = implicit_optimizers(model, lr)
+    out = ImplicitFit()
+    c = int(n_negatives)
+    t_start = time.perf_counter()
+    for epoch in range(1, int(epochs) + 1):
+        if should_stop is not None and should_stop():
+            out.stopped = True
+            break
+        between_epochs()  # threads follow the machine's load (mmf_core/threads.py)
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=gen, device=dev)
+        total = torch.zeros((), dtype=torch.float64, device=dev)
+        for s in range(0, n, int(batch_size)):
+            idx = perm[s : s + int(batch_size)]
+            u, i = u_all[idx], i_all[idx]
+            b = len(idx)
+            j = torch.randint(0, n_items, (b, c), generator=gen, device=dev)
+            cand = torch.cat([i.unsqueeze(1), j], dim=1)  # (b, 1 + c)
+            s_all, pen = model.scores_and_penalty(u, cand)
+            pos, neg = s_all[:, :1], s_all[:, 1:]
+            if loss == "bpr":
+                data_loss = -F.logsigmoid(pos - neg).mean()
+            else:
+                data_loss = F.softplus(-pos).mean() + F.softplus(neg).sum(1).mean()
+            obj = data_loss + (l2 / b) * pen if l2 else data_loss
+            for o in opts:
+                o.zero_grad(set_to_none=True)
+            obj.backward()
+            for o in opts:
+                o.step()
+            total += data_loss.detach() * b
+        ev = {"epoch": epoch, "train_loss": float(total) / n, "seconds": time.perf_counter() - t0}
+        if tag is not None:
+            ev["model"] = tag
+        out.history.append(ev)
+        out.epochs_run = epoch
+        if on_event is not None:
+            on_event(ev)
+    out.seconds = time.perf_counter() - t_start
+    return out

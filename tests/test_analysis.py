@@ -8,7 +8,13 @@ from mmf_core.analysis.identifiability import (
     hungarian_reorder,
     matched_cosine_score,
 )
-from mmf_core.analysis.spectrum import energy_beyond_rank, relative_fro_error, singular_values, spectrum_summary
+from mmf_core.analysis.spectrum import (
+    energy_beyond_rank,
+    product_singular_values,
+    relative_fro_error,
+    singular_values,
+    spectrum_summary,
+)
 from mmf_core.analysis.sweeps import Setting, aggregate, k_for_ratio, sweep_mode, sweep_settings
 from mmf_core.errors import MMFError
 
@@ -112,3 +118,10 @@ def test_aggregate_means_over_seeds():
     assert agg["MMF"]["rel_fro_mean"] == pytest.approx(0.3)
     assert agg["MMF"]["n_seeds"] == 2 and agg["SVD"]["rel_fro_std"] == 0.0
     assert aggregate([]) == []
+
+
+def test_product_singular_values_match_the_dense_svd():
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((30, 5)), rng.standard_normal((20, 5))
+    want = np.linalg.svd(A @ B.T, compute_uv=False)[:5]
+    assert np.allclose(product_singular_values(A, B), want)

@@ -6,8 +6,8 @@ import pytest
 from mmf_core.data.synthetic import planted_mixture_ratings
 from mmf_core.errors import MMFError
 from mmf_core.experiments import RunContext, run_experiment, validate_params
-from mmf_core.experiments.complete import tastes_rank
 from mmf_core.models import MF, MixtureOfTastes
+from mmf_core.models.budget import tastes_rank
 
 
 def _folder(tmp_path, n_users=30, n_items=24):

@@ -19,7 +19,9 @@ from mmf_core.data.implicit import (
     synthetic_interactions,
 )
 from mmf_core.errors import MMFError
-from mmf_core.models.implicit import ImplicitMF, build_scorer, fit_implicit
+from mmf_core.models.factory import build_scorer
+from mmf_core.models.implicit import ImplicitMF
+from mmf_core.train import fit_implicit
 
 
 # ----------------------------------------------------------------- data
@@ -36,6 +38,7 @@ def test_generator_size_distinct_pairs_and_determinism():
     assert not np.array_equal(x.items, z.items)
 
 
+@pytest.mark.slow  # 2.5 million interactions: about 4 s alone, far more on a shared machine
 def test_generator_full_size_one_million_users():
     x = synthetic_interactions(m=1_000_000, n=1_000, max_per_user=4, seed=0)
     assert x.n_users == 1_000_000 and x.n_items == 1_000
@@ -121,7 +124,8 @@ def test_holdout_leave_one_out_and_fraction():
 
 # ----------------------------------------------------------------- training
 def _pop_and_model_recall(loss, model="mf", epochs=10, **kw):
-    from mmf_core.analysis.topn import PopularityScorer, ranking_metrics
+    from mmf_core.analysis.ranking import ranking_metrics
+    from mmf_core.models.scoring import PopularityScorer
 
     x = synthetic_interactions(m=4_000, n=100, max_per_user=4, n_groups=10, seed=0)
     tr, te = holdout_split(x, seed=0)
@@ -203,7 +207,7 @@ def test_cli_implicit_synthetic_json(tmp_path, capsys):
 
 
 def test_implicit_run_arrays_serve_recommendations(tmp_path):
-    from mmf_core.analysis.topn import Recommender
+    from mmf_core.serving import Recommender
     from mmf_core.runs.store import RunStore
 
     store = RunStore(tmp_path / "s")

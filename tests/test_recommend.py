@@ -10,21 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from mmf_core.analysis.topn import (
-    ArrayScorer,
-    FactorScorer,
-    PopularityScorer,
-    Recommender,
-    ranking_metrics,
-    recall_ndcg_at_k,
-    similar_items,
-    top_n,
-    user_top_rated,
-)
+from mmf_core.analysis.ranking import ranking_metrics, recall_ndcg_at_k, similar_items, top_n, user_top_rated
 from mmf_core.cli import main as cli_main
 from mmf_core.data import Ratings
 from mmf_core.data.implicit import Interactions
 from mmf_core.errors import MMFError
+from mmf_core.models.scoring import ArrayScorer, FactorScorer, PopularityScorer
+from mmf_core.serving import Recommender
 
 
 def small_ratings() -> Ratings:
@@ -91,7 +83,7 @@ def test_user_top_rated_and_similar_items():
 
 
 def test_factor_scorer_matches_model_predict_for_mf_and_mmf():
-    from mmf_core.analysis.topn import scoring_arrays
+    from mmf_core.models.scoring import scoring_arrays
     from mmf_core.models import MF, MMF
 
     gen = torch.Generator().manual_seed(0)

@@ -99,3 +99,24 @@ def spectrum_summary(X_hat, X, rank_budget: int, top_k: int, method: str = "full
         "energy_beyond_budget": energy_beyond_rank(s, rank_budget, total_energy=total),
         "rel_fro": relative_fro_error(Xh, X),
     }
+
+
+def product_singular_values(A, B) -> np.ndarray:
+    """Singular values (descending) of ``A @ B.T`` without forming it.
+
+    Parameters
+    ----------
+    A : array (n_users, d); B : array (n_items, d)
+
+    Returns
+    -------
+    s : float64 array, shape (min(n_users, n_items, d),)
+
+    With ``A = Qa Ra`` and ``B = Qb Rb`` (thin QR), ``A B^T = Qa (Ra Rb^T) Qb^T`` has the
+    singular values of the small ``d x d`` matrix ``Ra Rb^T``.
+    """
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    ra = np.linalg.qr(A, mode="r")
+    rb = np.linalg.qr(B, mode="r")
+    return np.linalg.svd(ra @ rb.T, compute_uv=False)

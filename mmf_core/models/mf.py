@@ -18,7 +18,9 @@ class MF(FactorModel):
     ----------
     n_rows, n_cols : matrix shape (users x items)
     rank : R, columns of ``A`` ``(I, R)`` and ``B`` ``(J, R)``
-    use_bias : add trained row and column biases
+    use_bias : add trained row and column biases; ``"items"``: train the column (item)
+        biases only, the row biases stay 0 (the implicit scorer: a user bias cannot change
+        a user's ranking)
     mu : the global offset (a constant; see ``train_mu``)
     train_mu : train ``mu`` too (the dense MF+bias baseline does; completion keeps it fixed)
     init_std : std of the N(0, std^2) initial factors
@@ -37,7 +39,10 @@ class MF(FactorModel):
         self.A = nn.Parameter(normal_init((self.n_rows, self.rank), init_std, generator))
         self.B = nn.Parameter(normal_init((self.n_cols, self.rank), init_std, generator))
         if self.use_bias:
-            self.row_bias = nn.Parameter(torch.zeros(self.n_rows))
+            if use_bias == "items":
+                self.register_buffer("row_bias", torch.zeros(self.n_rows))
+            else:
+                self.row_bias = nn.Parameter(torch.zeros(self.n_rows))
             self.col_bias = nn.Parameter(torch.zeros(self.n_cols))
         mu_t = torch.tensor(float(mu))
         if train_mu:

@@ -31,6 +31,9 @@ from mmf_core.models.kernels import compiled_mixture_pair_scores, mixture_pair_s
 from mmf_core.models.masks import get_mask
 
 SHIFT_MODES = ("zero", "random", "learned", "fixed")
+#: the shift modes a run chooses from (``fixed`` takes given shifts: identifiability and
+#: planted data only)
+RUN_SHIFT_MODES = ("zero", "random", "learned")
 SHIFT_INITS = ("zero", "random")
 FORMS = ("dense", "observed")
 
