@@ -9,6 +9,8 @@ per epoch of MMF with learned shifts. Targets (issue 2): MMF RMSE <= 0.895, MF <
 MMF <= 3 s per epoch.
 
     python bench/bench_completion.py [--data_dir ../shared/data] [--device cpu]
+
+Needs the project installed (``pip install -r requirements.txt -e .``, the README's first command).
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
+from mmf_core.device import describe_device, pick_device
+from mmf_core.experiments import run_experiment
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from mmf_core.device import describe_device, pick_device  # noqa: E402
-from mmf_core.experiments import run_experiment  # noqa: E402
 
 TARGETS = {"mmf_rmse": 0.895, "mf_rmse": 0.910, "mmf_time": 3.0, "epoch_ratio": 1.3, "learned_epoch": 3.0}
 

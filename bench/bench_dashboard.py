@@ -24,11 +24,15 @@ CPU seconds per wall second are less sensitive to the machine's load than times 
 
 Usage: ``python bench/bench_dashboard.py [--repeat 3] [--only start,finished,live,train,idle]``.
 Prints a table. The machine's load inflates every number; say so when quoting them.
+
+Needs the project installed (``pip install -r requirements.txt -e .``, the README's first command)
+and the test tools (``pip install -e ".[dev]"``: Playwright drives Debian's Chromium).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import sys
@@ -37,9 +41,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from dashboard.e2e import CHROMIUM_ARGS, CHROMIUM, StreamlitServer, free_port, wait_idle  # noqa: E402
+
+def _load_harness():
+    """The browser harness the tests use (``tests/e2e_support.py``), loaded from its file:
+    it belongs to the tests, which are not installed."""
+    spec = importlib.util.spec_from_file_location("e2e_support", ROOT / "tests" / "e2e_support.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_harness = _load_harness()
+CHROMIUM, CHROMIUM_ARGS, StreamlitServer = _harness.CHROMIUM, _harness.CHROMIUM_ARGS, _harness.StreamlitServer
+free_port, wait_idle = _harness.free_port, _harness.wait_idle
 
 CHART_POINTS_JS = """() => {
   const g = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');

@@ -11,6 +11,8 @@ Usage: ``python bench/bench_data_load.py [--rows 33000000] [--repeats 1]``
 Goal: at most 60 s and 6 GiB in all on a 2-core machine. On a shared machine the wall
 times include waiting for the CPU, so the CPU seconds of the process (all threads) and the
 load average are reported beside them.
+
+Needs the project installed (``pip install -r requirements.txt -e .``, the README's first command).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def generate(path: Path, rows: int, users: int, items: int, seed: int = 0) -> No
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    from mmf_core.fileio import atomic_path
+
     rng = np.random.default_rng(seed)
     # item ids: `items` distinct ids scattered over 1..~3.4 * items (ml-latest has gaps), Zipf-like popularity
     item_ids = np.sort(rng.choice(np.arange(1, int(3.4 * items)), size=items, replace=False))
@@ -43,8 +47,7 @@ def generate(path: Path, rows: int, users: int, items: int, seed: int = 0) -> No
     # heavy-tailed activity per user, at least 1 rating
     act = rng.lognormal(mean=0.0, sigma=1.2, size=users)
     counts = np.maximum(1, np.round(act / act.sum() * rows)).astype(np.int64)
-    tmp = path.with_suffix(".part")
-    with open(tmp, "wb") as out:
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:  # the file appears whole, or not at all
         out.write(b"userId,movieId,rating,timestamp\n")
         chunk = 20_000  # users per chunk keeps memory small
         for lo in range(0, users, chunk):
@@ -62,12 +65,10 @@ def generate(path: Path, rows: int, users: int, items: int, seed: int = 0) -> No
             ts = rng.integers(789_652_009, 1_697_000_000, size=n)
             table = pa.table({"userId": u, "movieId": item_ids[it], "rating": r, "timestamp": ts})
             pacsv.write_csv(table, out, write_options=pacsv.WriteOptions(include_header=False))
-    os.replace(tmp, path)
 
 
 def measure(path: Path) -> dict:
     """Runs in the child process: time the stages, report peak RSS."""
-    sys.path.insert(0, str(ROOT))
     t0 = time.perf_counter()
     from mmf_core.data import load_ratings, make_split
 

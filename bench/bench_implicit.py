@@ -14,23 +14,23 @@ Usage::
     python bench/bench_implicit.py --quick         # only the default set-up
 
 Prints a markdown table (the README's implicit section quotes it).
+
+Needs the project installed (``pip install -r requirements.txt -e .``, the README's first command).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from mmf_core.analysis.topn import PopularityScorer, ranking_metrics  # noqa: E402
-from mmf_core.data.implicit import holdout_split, synthetic_interactions  # noqa: E402
-from mmf_core.models.implicit import build_scorer, fit_implicit  # noqa: E402
+from mmf_core.analysis.ranking import ranking_metrics
+from mmf_core.data.implicit import holdout_split, synthetic_interactions
+from mmf_core.models.factory import build_scorer
+from mmf_core.train import fit_implicit
+from mmf_core.models.scoring import PopularityScorer
 
 
 def main(argv=None) -> int:

@@ -5,21 +5,19 @@ issue 2: MMF <= 0.78 / 0.42 / 0.16 (reference 0.751 / 0.394 / 0.144); truncated 
 best any rank-R method can do, is about 0.885 / 0.785 / 0.695.
 
     python bench/bench_reconstruction.py [--methods mmf,svd] [--epochs 2000] [--device cpu]
+
+Needs the project installed (``pip install -r requirements.txt -e .``, the README's first command).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from mmf_core.device import describe_device, pick_device  # noqa: E402
-from mmf_core.experiments import run_experiment  # noqa: E402
+from mmf_core.device import describe_device, pick_device
+from mmf_core.experiments import run_experiment
 
 TARGETS = {16: 0.78, 32: 0.42, 48: 0.16}
 REFERENCE = {("MMF", 16): 0.751, ("MMF", 32): 0.394, ("MMF", 48): 0.144,

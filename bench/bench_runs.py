@@ -6,6 +6,8 @@ returns while the run goes on.
 Uses a temporary store and a small planted-mixture rating file; prints a table (median
 and max over the repeats). Goals (issue 4): a re-submitted finished spec answers in
 under a second; ``--background`` returns in seconds.
+
+Needs the project installed (``pip install -r requirements.txt -e .``, the README's first command).
 """
 
 from __future__ import annotations
@@ -18,9 +20,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def _timed(fn, repeat: int) -> list[float]:
@@ -44,7 +43,6 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_runs_"))
     os.environ["MMF_STORE"] = str(tmp / "store")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     r = planted_mixture_ratings(n_users=300, n_items=200, density=0.15, seed=0)
     csv = tmp / "planted.csv"
     pd.DataFrame({"user": r.user_ids[r.users], "item": r.item_ids[r.items], "rating": r.ratings}).to_csv(csv, index=False)
@@ -60,7 +58,7 @@ def main() -> int:
     for seed in range(args.repeat):
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "mmf_core", "complete", *flags, "--seeds", str(100 + seed),
-                               "--background"], capture_output=True, text=True, env=env, check=True)
+                               "--background"], capture_output=True, text=True, check=True)
         bg_times.append(time.perf_counter() - t0)
         run_ids.append(proc.stdout.strip().splitlines()[-1])
     rows.append(("CLI `complete --background` returns (new spec, s)", bg_times))
@@ -88,14 +86,14 @@ def main() -> int:
                  _timed(lambda: store.submit("complete", {**params, "seeds": [200]}), args.repeat)))
     rows.append(("CLI `complete --background`, finished spec (s)",
                  _timed(lambda: subprocess.run([sys.executable, "-m", "mmf_core", "complete", *flags, "--seeds", "100",
-                                                "--background"], capture_output=True, env=env, check=True),
+                                                "--background"], capture_output=True, check=True),
                         args.repeat)))
     rows.append(("CLI `complete` foreground, finished spec (s)",
                  _timed(lambda: subprocess.run([sys.executable, "-m", "mmf_core", "complete", *flags, "--seeds", "100"],
-                                               capture_output=True, env=env, check=True), args.repeat)))
+                                               capture_output=True, check=True), args.repeat)))
     rows.append(("CLI `python -m mmf_core --help` (start-up floor, s)",
                  _timed(lambda: subprocess.run([sys.executable, "-m", "mmf_core", "--help"], capture_output=True,
-                                               env=env, check=True), args.repeat)))
+                                               check=True), args.repeat)))
     rows.append(("`python -c \"import torch\"` (s)",
                  _timed(lambda: subprocess.run([sys.executable, "-c", "import torch"], check=True), args.repeat)))
 

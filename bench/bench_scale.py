@@ -18,6 +18,8 @@ compilation runs before the timed epoch, on a throwaway model, and is reported a
 On a loaded machine pass ``--threads 1``: two torch threads that wait on each other next to
 other busy processes inflate both wall and CPU time several-fold (both update paths), and
 the numbers say more about the neighbours than about the code.
+
+Needs the project installed (``pip install -r requirements.txt -e .``, the README's first command).
 """
 
 from __future__ import annotations
@@ -35,8 +37,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "_data"
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 SIZES = {"3.3M": (3_300_000, 33_000, 8_600), "10M": (10_000_000, 100_000, 26_000), "33M": (33_000_000, 330_000, 86_000)}
 MODELS = ("mf", "mmf_zero", "mmf_learned")
@@ -52,6 +52,7 @@ def data_file(size: str) -> Path:
     from bench_data_load import generate
 
     from mmf_core.data import load_ratings
+    from mmf_core.fileio import atomic_path
 
     DATA.mkdir(parents=True, exist_ok=True)
     csv = DATA / f"scale_{rows}.csv"
@@ -60,10 +61,9 @@ def data_file(size: str) -> Path:
         generate(csv, rows, users, items)
         print(f"generated {csv.name} ({csv.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - t:.1f} s", flush=True)
     r = load_ratings(csv)
-    tmp = npz.with_name(npz.stem + ".part.npz")
-    np.savez(tmp, users=r.users, items=r.items, ratings=r.ratings, user_ids=r.user_ids, item_ids=r.item_ids,
-             timestamps=r.timestamps)
-    os.replace(tmp, npz)
+    with atomic_path(npz) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, users=r.users, items=r.items, ratings=r.ratings, user_ids=r.user_ids, item_ids=r.item_ids,
+                 timestamps=r.timestamps)
     return npz
 
 

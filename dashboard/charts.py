@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from mmf_core.analysis.sweeps import curve_points
+
 PALETTE = ("#3559c7", "#d9534f", "#2a9d8f", "#e9a23b", "#7b4fc9", "#6c757d", "#c2185b", "#00838f")
 FONT = dict(family="Inter, Source Sans Pro, sans-serif", size=13)
 
@@ -197,48 +199,27 @@ def degree_distribution(user_counts: np.ndarray, item_counts: np.ndarray, *, hei
     return fig
 
 
-def sweep_lines(df: pd.DataFrame, x: str, *, y: str = "rel_fro", x_label: str, y_label: str = "relative error ‖X̂ − X‖_F / ‖X‖_F",
-                baselines_flat: Sequence[str] = (), title: str | None = None, height: int = 380) -> go.Figure:
-    """Mean ± std over seeds of ``y`` against ``x``, one line per method.
+def sweep_lines(df: pd.DataFrame | Sequence[Mapping], x: str, *, y: str = "rel_fro", x_label: str,
+                y_label: str = "relative error ‖X̂ − X‖_F / ‖X‖_F", baselines_flat: Sequence[str] = (), title: str | None = None, height: int = 380) -> go.Figure:
+    """Mean ± std over seeds of ``y`` against ``x``, one line per method
+    (:func:`mmf_core.analysis.sweeps.curve_points` computes them from the rows).
 
     Methods named in ``baselines_flat`` do not depend on ``x`` and are drawn as horizontal
     lines (the reference's K-ratio plot).
     """
     fig = go.Figure()
-    g = df.groupby(["method", x])[y].agg(["mean", "std"]).reset_index()
-    for i, (method, part) in enumerate(g.groupby("method", sort=False)):
-        part = part.sort_values(x)
-        std = part["std"].fillna(0.0)
-        if method in baselines_flat:
-            level = float(part["mean"].mean())
-            fig.add_hline(y=level, line=dict(color=color(i), dash="dot", width=2))
-            fig.add_trace(go.Scatter(x=[part[x].min(), part[x].max()], y=[level, level], mode="lines", name=f"{method} (baseline)",
+    for i, c in enumerate(curve_points(df, x, y, flat=baselines_flat)):
+        method = c["method"]
+        if c["flat"]:
+            fig.add_hline(y=c["mean"][0], line=dict(color=color(i), dash="dot", width=2))
+            fig.add_trace(go.Scatter(x=c["x"], y=c["mean"], mode="lines", name=f"{method} (baseline)",
                                      line=dict(color=color(i), dash="dot", width=2), hoverinfo="skip"))
             continue
-        fig.add_trace(go.Scatter(x=part[x], y=part["mean"], mode="lines+markers", name=str(method),
-                                 line=dict(color=color(i), width=2), error_y=dict(type="data", array=std, visible=True),
+        fig.add_trace(go.Scatter(x=c["x"], y=c["mean"], mode="lines+markers", name=str(method),
+                                 line=dict(color=color(i), width=2), error_y=dict(type="data", array=c["std"], visible=True),
                                  hovertemplate=f"{x_label} %{{x}}<br>{y} %{{y:.4g}}<extra>{method}</extra>"))
     fig.update_xaxes(title_text=x_label)
     fig.update_yaxes(title_text=y_label)
-    _layout(fig, height=height, title=title)
-    fig.update_layout(hovermode="closest")
-    return fig
-
-
-def mask_picture(masks: np.ndarray, *, title: str | None = None, height: int = 300) -> go.Figure:
-    """The K masks of MMF over the base rank: one line per mixture component.
-
-    Parameters
-    ----------
-    masks : array (K, Rb), mask value of component k at factor index r.
-    """
-    masks = np.asarray(masks, dtype=float)
-    fig = go.Figure()
-    for k in range(masks.shape[0]):
-        fig.add_trace(go.Scatter(x=np.arange(masks.shape[1]), y=masks[k], mode="lines+markers", name=f"component {k + 1}",
-                                 line=dict(color=color(k), width=2, shape="spline"), marker=dict(size=4)))
-    fig.update_xaxes(title_text="factor index r (0 … Rb−1)")
-    fig.update_yaxes(title_text="mask weight")
     _layout(fig, height=height, title=title)
     fig.update_layout(hovermode="closest")
     return fig

@@ -87,3 +87,50 @@ def split_report(report: dict) -> pd.DataFrame:
         count = int(report.get(part, 0))
         rows.append({"part": label, "ratings": count, "share": f"{100 * count / n:.2f} %" if n else "-"})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ the Data page's numbers, once per data set
+# Pure functions of a saved data set (its id, source and content fingerprint) and the
+# split settings: a rerun of the page (any widget) reads them from the cache instead of
+# summarising, splitting and thresholding the ratings again.
+def _key(meta: dict) -> tuple:
+    return meta["id"], meta["source"], datasets._identity(meta["source"])
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _summary(ds_id: str, source: str, identity: str) -> dict:
+    from mmf_core.data.summary import summarize
+
+    return summarize(datasets.load({"id": ds_id, "source": source}))
+
+
+def summary(meta: dict) -> dict:
+    """:func:`mmf_core.data.summary.summarize` of a saved set (cached by its identity)."""
+    return _summary(*_key(meta))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _split_report(ds_id: str, source: str, identity: str, method: str, seed: int, cold_start: str,
+                  opts: dict) -> dict:
+    from mmf_core.data import make_split
+
+    ratings = datasets.load({"id": ds_id, "source": source})
+    return make_split(ratings, method, seed, cold_start=cold_start, **opts).report
+
+
+def split_summary(meta: dict, method: str, seed: int, cold_start: str, **opts) -> dict:
+    """The report of :func:`mmf_core.data.make_split` (cached by the set's identity and the split settings)."""
+    return _split_report(*_key(meta), method, int(seed), cold_start, opts)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _implicit_summary(ds_id: str, source: str, identity: str, threshold: float) -> dict:
+    from mmf_core.data.implicit import interactions_from_ratings, summarize_interactions
+
+    ratings = datasets.load({"id": ds_id, "source": source})
+    return summarize_interactions(interactions_from_ratings(ratings, threshold))
+
+
+def implicit_summary(meta: dict, threshold: float) -> dict:
+    """The ratings at or above ``threshold`` as interactions, summarised (cached)."""
+    return _implicit_summary(*_key(meta), float(threshold))

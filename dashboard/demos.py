@@ -17,7 +17,7 @@ def _identify_specs() -> list[tuple[str, dict]]:
     """Five seed pairs on a planted MMF truth with the shared fixed shifts (where the sweep
     found MMF reliably more stable, README "Identifiability: what the sweep found"), and
     the same five on the reference's block-diagonal data (where it is not)."""
-    from mmf_core.experiments.identify_sweep import seed_pairs
+    from mmf_core.identify_sweep import seed_pairs
 
     base = {"I": 60, "J": 60, "R": 6, "K": 4, "epochs": 600, "mode": "fixed_mask"}
     return [("identify", {**base, "data": data, "seed_a": a, "seed_b": b})

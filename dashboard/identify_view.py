@@ -67,7 +67,7 @@ INGREDIENTS = (
 def group_by_setting(runs: list[dict]) -> list[tuple[dict, list[dict]]]:
     """``[(setting, runs)]``: the runs grouped by everything but their seed pair, in the order
     each setting first appears."""
-    from mmf_core.experiments.identify_sweep import setting_of
+    from mmf_core.identify_sweep import setting_of
 
     groups: dict[str, tuple[dict, list[dict]]] = {}
     for run in runs:
@@ -79,7 +79,7 @@ def group_by_setting(runs: list[dict]) -> list[tuple[dict, list[dict]]]:
 
 def sweep_rows(runs: list[dict], results: dict[str, dict]) -> list[dict]:
     """One summary per setting with at least two finished pairs (the sweep's JSON rows)."""
-    from mmf_core.experiments.identify_sweep import summarize
+    from mmf_core.identify_sweep import summarize
 
     rows = []
     for setting, members in group_by_setting(runs):
@@ -113,20 +113,6 @@ def sweep_table(rows: list[dict]) -> pd.DataFrame:
         for m in ("MF", "MMF"):
             row[f"{m} vs truth"] = f"{r[m]['truth']['matched']['mean']:.3f}" if "truth" in r[m] else "–"
         out.append(row)
-    return pd.DataFrame(out)
-
-
-def sweep_long(rows: list[dict], x: str) -> pd.DataFrame:
-    """Long table for :func:`dashboard.charts.sweep_lines`: one row per (setting, model,
-    score), the swept setting ``x`` as the x axis (other settings as part of the label)."""
-    keys = [k for k in varying_keys(rows) if k != x]
-    out = []
-    for r in rows:
-        rest = ", ".join(f"{k}={r['settings'][k]}" for k in keys)
-        for m in ("MF", "MMF"):
-            for s in ("raw", "matched", "subspace"):
-                out.append({"method": f"{m} {s}" + (f" ({rest})" if rest else ""), x: r["settings"][x],
-                            "score": r[m][s]["mean"]})
     return pd.DataFrame(out)
 
 

@@ -1,6 +1,7 @@
 """Start the MMF Studio dashboard with the project's server settings, from any folder.
 
-    python -m dashboard.launch [--data-dir DIR]... [streamlit run flags] [-- script args]
+    mmf-studio [--data-dir DIR]... [streamlit run flags] [-- script args]
+    python -m dashboard.launch ...          (the same)
 
 The project's server settings live in ``dashboard/.streamlit/config.toml``, next to the
 app, where ``streamlit run`` reads them whatever the current folder. This launcher also
@@ -25,11 +26,9 @@ import sys
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file (python dashboard/launch.py) from another folder
-    sys.path.insert(0, str(ROOT))
+from mmf_core.errors import MMFError
 
-from mmf_core.errors import MMFError  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 APP = ROOT / "dashboard" / "app.py"
 CONFIG = ROOT / "dashboard" / ".streamlit" / "config.toml"
@@ -38,7 +37,8 @@ CONFIG = ROOT / "dashboard" / ".streamlit" / "config.toml"
 #: send usage statistics, never open a browser or prompt on the terminal.
 SAFE_DEFAULTS = {"server.address": "127.0.0.1", "browser.gatherUsageStats": False, "server.headless": True}
 
-USAGE = """usage: python -m dashboard.launch [--data-dir DIR]... [streamlit run flags] [-- script args]
+USAGE = """usage: mmf-studio [--data-dir DIR]... [streamlit run flags] [-- script args]
+       (or python -m dashboard.launch ...)
 
 Start the MMF Studio dashboard with the settings of dashboard/.streamlit/config.toml (loopback address,
 no usage statistics, headless), wherever it is started.

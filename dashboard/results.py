@@ -79,22 +79,3 @@ def short_params(p: dict, limit: int = 90) -> str:
     text = ", ".join(f"{k}={json.dumps(p[k])}" for k in keys)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
-
-def product_singular_values(A, B):
-    """Singular values (descending) of ``A @ B.T`` without forming it.
-
-    Parameters
-    ----------
-    A : array (n_users, d); B : array (n_items, d)
-
-    With ``A = Qa Ra`` and ``B = Qb Rb`` (thin QR), ``A B^T = Qa (Ra Rb^T) Qb^T`` has the
-    singular values of the small ``d x d`` matrix ``Ra Rb^T``. (A candidate for
-    ``mmf_core.analysis.spectrum``.)
-    """
-    import numpy as np
-
-    A = np.asarray(A, dtype=np.float64)
-    B = np.asarray(B, dtype=np.float64)
-    ra = np.linalg.qr(A, mode="r")
-    rb = np.linalg.qr(B, mode="r")
-    return np.linalg.svd(ra @ rb.T, compute_uv=False)

@@ -34,7 +34,7 @@ FINAL = ("done", "failed", "cancelled", "interrupted")
 
 def store_root() -> Path:
     """The store folder: ``$MMF_STORE`` or the run store's per-user default."""
-    from mmf_core.runs.store import resolve_store_root
+    from mmf_core.runs import resolve_store_root
 
     return Path(resolve_store_root(None))
 
@@ -83,11 +83,47 @@ def events(run_id: str, since: int = 0) -> list[dict]:
 
 
 def result(run_id: str) -> dict:
-    return store().result(run_id)
+    """The result of a done run. A finished run never changes, so the server reads (and
+    checks) its file once and answers later calls from memory, keyed by the run id and the
+    signature of its ``status.json`` (a deleted and re-run folder is read again)."""
+    import copy
+
+    return copy.deepcopy(_done_output(run_id, "result"))
 
 
 def arrays(run_id: str) -> dict:
-    return store().arrays(run_id)
+    """The arrays of a done run (read once per server, like :func:`result`; read-only)."""
+    return dict(_done_output(run_id, "arrays"))
+
+
+# finished runs' outputs kept in memory by this server (a few, most recently used)
+DONE_OUTPUTS_KEPT = 32
+_DONE: dict[tuple, object] = {}
+_DONE_LOCK = threading.Lock()
+
+
+def _done_output(run_id: str, what: str):
+    st_ = store()
+    read = st_.result if what == "result" else st_.arrays
+    status_file = st_.root / run_id / "status.json"
+    sig = _signature(status_file)
+    if sig is None or info(run_id).get("status") != "done":  # a prefix, an active run, an error: as the store says
+        return read(run_id)
+    key = (str(st_.root), run_id, what, sig)
+    with _DONE_LOCK:
+        if key in _DONE:
+            _DONE[key] = _DONE.pop(key)  # most recently used last
+            return _DONE[key]
+    value = read(run_id)
+    if what == "arrays":
+        for a in value.values():
+            if hasattr(a, "flags"):
+                a.flags.writeable = False
+    with _DONE_LOCK:
+        _DONE[key] = value
+        while len(_DONE) > DONE_OUTPUTS_KEPT:
+            _DONE.pop(next(iter(_DONE)))
+    return value
 
 
 def cancel(run_id: str, grace: float = 3.0) -> dict:
@@ -104,10 +140,6 @@ def size_bytes() -> int:
     view = _view()
     with view.lock:
         return view.size_bytes()
-
-
-def log_tail(run_id: str, n: int = 2000) -> str:
-    return store().log(run_id)[-n:]
 
 
 # --- the server's view of the store --------------------------------------------------
@@ -193,7 +225,7 @@ class StoreView:
         try:
             run = store().get(name, count_events=False).to_dict()
         except Exception as exc:  # noqa: BLE001 - like RunStore.list_runs: a damaged run is shown failed
-            from mmf_core.runs.store import RunInfo
+            from mmf_core.runs import RunInfo
 
             self.looks.pop(name, None)
             return RunInfo(id=name, kind=name.rsplit("-", 1)[0], status="failed",
@@ -406,11 +438,16 @@ def curves_by_series(evts: list[dict], prefix: str = "") -> dict:
 
 
 def progress(run: dict, evts: list[dict]) -> tuple[float, str]:
-    """``(fraction done, text)`` for a run, with an ETA from the pace of its events.
+    """``(fraction done, text)`` for a run, with the time left at its measured pace.
 
-    The fraction comes from the latest event's ``progress`` (0..1) when the experiment
-    reports one, else from epochs seen against the epochs asked for.
+    The fraction is the units of work its events report done against the units its
+    experiment plans (:func:`mmf_core.experiments.progress.fraction_done`: one unit per
+    epoch of each model fit); it is 1.0 once the last epoch is done, while the run still
+    writes its result. Time left: the units to go at the rate measured so far (units
+    done per second since the run started).
     """
+    from mmf_core.experiments.progress import fraction_done
+
     status = run.get("status", "?")
     if status == "done":
         return 1.0, "done" + (f" in {_fmt_eta(run['seconds'])}" if run.get("seconds") else "")
@@ -419,43 +456,17 @@ def progress(run: dict, evts: list[dict]) -> tuple[float, str]:
     if status == "queued":
         return 0.0, "queued (waiting for a free worker)"
     elapsed = float(run.get("seconds") or 0.0)
-    frac = None
-    for e in reversed(evts):
-        if isinstance(e, dict) and isinstance(e.get("progress"), (int, float)):
-            frac = float(e["progress"])
-            break
-    eps = epoch_events(evts)
-    if frac is None:
-        total = _total_epochs(run, evts)
-        if eps and total:
-            frac = len(eps) / total
+    frac = fraction_done(run.get("kind"), run.get("params") or {}, evts)
     if not frac:
         return 0.0, f"starting… ({_fmt_eta(elapsed)} so far)" if elapsed else "starting…"
-    frac = min(max(frac, 0.0), 0.999)
-    eta = f", about {_fmt_eta(elapsed * (1 - frac) / frac)} left" if elapsed > 0 else ""
+    eps = epoch_events(evts)
     last = eps[-1] if eps else {}
-    where = f"epoch {last['epoch']}" + (f" of {last.get('model') or last.get('method')}" if (last.get("model") or last.get("method")) else "") if last else ""
+    who = last.get("model") or last.get("method")
+    where = (f"epoch {last['epoch']}" + (f" of {who}" if who else "")) if last else ""
+    if frac >= 1.0:
+        return 1.0, "all epochs done" + (f" ({where})" if where else "") + ", writing the result…"
+    eta = f", about {_fmt_eta(elapsed * (1 - frac) / frac)} left" if elapsed > 0 else ""
     return frac, f"{frac:.0%} done" + (f" ({where})" if where else "") + eta
-
-
-def _total_epochs(run: dict, evts: list[dict]) -> int | None:
-    for e in reversed(evts):
-        if isinstance(e, dict) and e.get("total_epochs"):
-            return int(e["total_epochs"])
-    params = run.get("params") or {}
-    epochs = params.get("epochs")
-    if not epochs:
-        return None
-    keys = ("models", "methods", "seeds")
-    n_series = 1
-    if run.get("kind") == "complete":  # MF and MMF (or the one of ``models``), and the extra models
-        n_series = len(params.get("models") or ("baseline", "mmf")) + len(params.get("extra_models") or ())
-        keys = ("seeds",)
-    for key in keys:
-        val = params.get(key)
-        if isinstance(val, (list, tuple)) and len(val) > 1:
-            n_series *= len(val)
-    return int(epochs) * n_series
 
 
 def _fmt_eta(s: float) -> str:
@@ -474,8 +485,3 @@ def wait_for(run_id: str, timeout: float = 600.0, poll: float = 0.2) -> dict:
         if time.monotonic() - t0 > timeout:
             raise MMFError(f"run {run_id} did not finish within {timeout:.0f} s")
         time.sleep(poll)
-
-
-def store_env_hint() -> str:
-    env = os.environ.get("MMF_STORE")
-    return "MMF_STORE" if env else "default folder"

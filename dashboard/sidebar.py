@@ -7,6 +7,7 @@ import time
 import streamlit as st
 
 from dashboard import runstore, system, ui
+from mmf_core.units import human_bytes
 
 
 def store_summary() -> dict:
@@ -26,6 +27,6 @@ def render() -> None:
             s = store_summary()
             active = s["counts"].get("running", 0) + s["counts"].get("queued", 0)
             st.caption(
-                f"Store: {s['n_runs']} runs, {ui.fmt_bytes(s['size'])} · "
+                f"Store: {s['n_runs']} runs, {human_bytes(s['size'])} · "
                 f"{active} active · device: {system.device_description()}"
             )

@@ -9,10 +9,11 @@ tab, opens where the user left off). Writing updates all three.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import streamlit as st
+
+from mmf_core.fileio import atomic_write_text
 
 
 def _state_file() -> Path:
@@ -38,9 +39,7 @@ def _write_disk(key: str, value) -> None:
     data[key] = value
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".state.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(data, indent=1))
     except OSError:
         pass  # a read-only store only loses the convenience, not data
 

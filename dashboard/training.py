@@ -9,20 +9,54 @@ import numpy as np
 import pandas as pd
 
 from mmf_core.errors import MMFError
+from mmf_core.experiments.spec import check_mixture_below_rank
+from mmf_core.experiments.complete import MODEL_NAMES as COMPLETE_MODEL_TAGS
+from mmf_core.experiments.complete import SPEC as COMPLETE_SPEC
+from mmf_core.experiments.implicit import SPEC as IMPLICIT_SPEC
+from mmf_core.models import RUN_SHIFT_MODES, budget
 
-SHIFT_LABELS = {"zero": "no shifts", "random": "random fixed shifts", "learned": "learned shifts"}
-# models trained like the MF baseline next to it (``extra_models`` of ``complete``)
-EXTRA_MODELS = {"nmf": "NMF", "tastes": "mixture of tastes"}
+# display text of each shift mode a run chooses (the names: ``mmf_core.models.RUN_SHIFT_MODES``)
+SHIFT_LABELS = dict(zip(RUN_SHIFT_MODES, ("no shifts", "random fixed shifts", "learned shifts")))
+# models trained like the MF baseline next to it (``extra_models`` of ``complete``): the
+# choices are the spec's; only their display words live here
+_WORDS = {"nmf": "NMF", "tastes": "mixture of tastes", "per_user": "per user (reference)", "leave_last": "leave last",
+          "mf": "MF", "mmf": "MMF", "bpr": "BPR (pairwise)", "logistic": "logistic, sampled negatives"}
+
+
+def _labels(spec, name: str) -> dict:
+    """``{value: words}`` over the choices the spec declares for ``name``."""
+    return {v: _WORDS.get(v, v) for v in spec[name].choices}
+
+
+EXTRA_MODELS = _labels(COMPLETE_SPEC, "extra_models")
 # result key of ``complete`` -> the ``model`` tag of its events
-MODEL_TAGS = {"baseline": "MF", "mmf": "MMF", "nmf": "NMF", "tastes": "Tastes"}
-SPLIT_LABELS = {"per_user": "per user (reference)", "random": "random", "temporal": "temporal",
-                "leave_last": "leave last"}
+MODEL_TAGS = COMPLETE_MODEL_TAGS
+SPLIT_LABELS = _labels(COMPLETE_SPEC, "split")
 
 
 def split_from_state(value) -> str:
     """The split method of the Data page's ``method:seed:options`` state, when Train offers it."""
     method = str(value or "").split(":", 1)[0]
     return method if method in SPLIT_LABELS else "per_user"
+
+
+def split_defaults(value) -> dict:
+    """The Train form's defaults from the Data page's ``method:seed:options`` split state:
+    ``split`` (a key of :data:`SPLIT_LABELS`), ``seeds`` ([the split's seed]) and the
+    ``test_ratio`` / ``val_ratio`` it chose (absent when it chose none, e.g. leave last).
+    Anything unreadable is left out (the spec's form defaults stand)."""
+    out: dict = {"split": split_from_state(value)}
+    parts = str(value or "").split(":", 2)
+    if len(parts) > 1 and parts[1].strip().isdigit():
+        out["seeds"] = [int(parts[1])]
+    for item in (parts[2].split(",") if len(parts) > 2 else []):
+        key, _, text = item.partition("=")
+        if key in ("test_ratio", "val_ratio"):
+            try:
+                out[key] = COMPLETE_SPEC.check(key, text)
+            except MMFError:
+                pass
+    return out
 
 
 def completion_specs(dataset: str, *, R: int, K_list: list[int], masks: list[str], shift_modes: list[str],
@@ -77,21 +111,19 @@ def completion_specs(dataset: str, *, R: int, K_list: list[int], masks: list[str
 
 
 def param_counts(n_users: int, n_items: int, R: int, K: int, shift_mode: str, use_bias: bool) -> dict:
-    """Trained parameters of MF and MMF at rank R (completion form, MMF.md section 3)."""
-    mf = (n_users + n_items) * R + ((n_users + n_items) if use_bias else 0)
-    mmf = mf + ((n_users + n_items) * K if shift_mode == "learned" else 0)
-    return {"MF": mf, "MMF": mmf}
+    """Trained parameters of MF and MMF at rank R as ``complete`` builds them
+    (:mod:`mmf_core.models.budget`)."""
+    return {"MF": budget.mf_params(n_users, n_items, R, use_bias=use_bias),
+            "MMF": budget.mmf_params(n_users, n_items, R, K, shift_mode=shift_mode, use_bias=use_bias)}
 
 
 def extra_param_counts(n_users: int, n_items: int, R: int, n_tastes: int, use_bias: bool) -> dict:
-    """Trained parameters of NMF at rank R (no biases) and of the mixture of tastes at the
-    rank ``complete`` gives it (at most MF's budget); ``tastes_rank`` is that rank."""
-    from mmf_core.experiments.complete import tastes_rank
-
-    r = tastes_rank(n_users, n_items, R, n_tastes)
-    bias = (n_users + n_items) if use_bias else 0
-    return {"NMF": (n_users + n_items) * R, "Tastes": (2 * n_users * n_tastes + n_items) * r + bias,
-            "tastes_rank": r}
+    """Trained parameters of NMF at rank R and of the mixture of tastes at the rank
+    ``complete`` gives it (at most MF's budget); ``tastes_rank`` is that rank
+    (:mod:`mmf_core.models.budget`)."""
+    r = budget.tastes_rank(n_users, n_items, R, n_tastes)
+    return {"NMF": budget.nmf_params(n_users, n_items, R),
+            "Tastes": budget.tastes_params(n_users, n_items, r, n_tastes, use_bias=use_bias), "tastes_rank": r}
 
 
 def model_label(model: str, params: dict) -> str:
@@ -180,8 +212,8 @@ def results_table(runs: list[dict], results: dict[str, dict]) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- implicit feedback
-IMPLICIT_MODELS = {"mf": "MF", "mmf": "MMF"}
-LOSSES = {"bpr": "BPR (pairwise)", "logistic": "logistic, sampled negatives"}
+IMPLICIT_MODELS = _labels(IMPLICIT_SPEC, "model")
+LOSSES = _labels(IMPLICIT_SPEC, "loss")
 
 
 def implicit_specs(*, source: str | None, threshold: float, synthetic: dict | None, models: list[str], loss: str,
@@ -190,8 +222,8 @@ def implicit_specs(*, source: str | None, threshold: float, synthetic: dict | No
     data source when given."""
     if not models:
         raise MMFError("choose at least one model (MF or MMF)")
-    if "mmf" in models and K >= rank:
-        raise MMFError(f"K={K} must be smaller than the rank {rank}; lower K or raise the rank")
+    if "mmf" in models:
+        check_mixture_below_rank({"model": "mmf", "K": int(K), "rank": int(rank)})  # the engine's rule
     data = ({"synthetic": True, **synthetic} if synthetic is not None
             else {"data": source, "threshold": float(threshold)})
     eval_every = 1 if epochs <= 20 else max(1, epochs // 10)

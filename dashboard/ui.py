@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import traceback
 from contextlib import contextmanager
@@ -44,22 +43,6 @@ def guard():
         show_error(exc)
 
 
-def guarded(fn):
-    """Decorator form of :func:`guard` for page bodies and fragments."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with guard():
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-def page_header(title: str, lead: str) -> None:
-    st.title(title)
-    st.caption(lead)
-
-
 def fmt_int(n) -> str:
     try:
         return f"{int(n):,}"
@@ -75,29 +58,6 @@ def fmt_float(x, digits: int = 4) -> str:
     if x != x:  # NaN
         return "-"
     return f"{x:.{digits}f}"
-
-
-def fmt_bytes(n: int) -> str:
-    n = float(n or 0)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
-
-
-def fmt_seconds(s) -> str:
-    try:
-        s = float(s)
-    except (TypeError, ValueError):
-        return "-"
-    if s < 60:
-        return f"{s:.1f} s"
-    m, sec = divmod(int(round(s)), 60)
-    if m < 60:
-        return f"{m} min {sec:02d} s"
-    h, m = divmod(m, 60)
-    return f"{h} h {m:02d} min"
 
 
 _MD_SPECIAL = "\\`*_{}[]()#+-.!|<>~$:"

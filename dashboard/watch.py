@@ -93,7 +93,3 @@ def live_panel(run_ids: list[str], *, key: str,
 
     _panel()
     return infos
-
-
-def done_ids(infos: list[dict]) -> list[str]:
-    return [i["id"] for i in infos if i["status"] == "done"]

@@ -23,7 +23,10 @@ COMMANDS = [
     "runs",
     "recommend",
     "implicit",
+    "identify-sweep",
+    "data",
 ]
+NO_TRAINING = ("runs", "dataset", "data")  # commands that never train: no thread policy, no torch
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,9 +44,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in [only] if only else COMMANDS:
         try:
-            module = importlib.import_module(f"mmf_core.commands.{name}")
+            module = importlib.import_module(f"mmf_core.commands.{name.replace('-', '_')}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"mmf_core.commands.{name}":
+            if exc.name == f"mmf_core.commands.{name.replace('-', '_')}":
                 continue  # command not built yet
             raise
         module.register(sub)
@@ -54,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # Import only the command asked for: `runs list` should not pay for torch.
     only = argv[0] if argv and argv[0] in COMMANDS else None
+    if only not in (None, *NO_TRAINING) and "--background" not in argv:
+        from mmf_core import threads  # before any command imports torch (mmf_core/threads.py)
+
+        policy = threads.apply_thread_policy(threads.work_from_argv(argv))
+        if policy.warning:
+            print(f"warning: {policy.warning}", file=sys.stderr)
     parser = build_parser(only)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

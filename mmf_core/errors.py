@@ -18,12 +18,6 @@ class MMFError(ValueError):
         return self.message
 
 
-def require(condition: bool, message: str) -> None:
-    """Raise :class:`MMFError` with ``message`` unless ``condition`` holds."""
-    if not condition:
-        raise MMFError(message)
-
-
 def positive_float(value, name: str) -> float:
     """Parse ``value`` as a finite float > 0, or raise a one-line :class:`MMFError`."""
     try:

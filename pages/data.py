@@ -5,8 +5,9 @@ configuration; saved sets to pick later."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import datasets, dataview, serverpath, state, ui
+from dashboard import datasets, dataview, forms, serverpath, state, ui
 from mmf_core.errors import MMFError
+from mmf_core.units import human_bytes
 
 st.title("Data")
 st.caption("Pick or bring a rating data set. Whatever you load is saved in the store, so training runs "
@@ -74,9 +75,9 @@ with tab_ml:
 
                 def _progress(done, total):
                     if total:
-                        bar.progress(min(done / total, 1.0), text=f"Downloading {name}: {ui.fmt_bytes(done)} of {ui.fmt_bytes(total)}")
+                        bar.progress(min(done / total, 1.0), text=f"Downloading {name}: {human_bytes(done)} of {human_bytes(total)}")
                     else:
-                        bar.progress(0.5, text=f"Downloading {name}: {ui.fmt_bytes(done)}")
+                        bar.progress(0.5, text=f"Downloading {name}: {human_bytes(done)}")
 
                 try:
                     download_movielens(name, progress=_progress)
@@ -181,10 +182,8 @@ with ui.guard():
         st.stop()
     st.subheader("Current data set")
     st.text(dataview.label_of(meta))
-    from mmf_core.data.summary import summarize
-
     ratings = datasets.load(meta)
-    s = summarize(ratings)
+    s = dataview.summary(meta)
     dataview.summary_metrics(s)
     dataview.histograms(ratings, s, key="data")
     pu, pi = s["per_user"], s["per_item"]
@@ -195,7 +194,8 @@ with ui.guard():
     st.subheader("Split")
     st.caption("How the ratings are divided into train, validation and test. Rows of a user or item never seen "
                "in train are 'cold start': dropped and counted (or kept, if you choose).")
-    from mmf_core.data import SPLIT_METHODS, make_split
+    from mmf_core.data import SPLIT_METHODS
+    from mmf_core.experiments import complete, implicit
 
     c = st.columns(5)
     methods = [m for m in SPLIT_METHODS if (m != "temporal" and m != "leave_last") or s["has_timestamps"]]
@@ -205,9 +205,9 @@ with ui.guard():
     seed = c[1].number_input("Seed", 0, 10_000, 0, key="split_seed")
     opts = {}
     if method in ("random", "per_user"):
-        opts["test_ratio"] = c[2].number_input("Test share", 0.01, 0.9, 0.1, step=0.05)
-        opts["val_ratio"] = c[3].number_input("Validation share", 0.0, 0.9, 0.001 if method == "per_user" else 0.1,
-                                              step=0.01, format="%.3f")
+        # the same settings (default, bounds) as the Train form's: one home, complete's SPEC
+        opts["test_ratio"] = forms.number_input_for(complete.SPEC, "test_ratio", c[2])
+        opts["val_ratio"] = forms.number_input_for(complete.SPEC, "val_ratio", c[3])
     elif method == "temporal":
         opts["fractions"] = c[2].text_input("Fractions train, val, test", "0.75, 0.15, 0.10")
     elif method == "leave_last":
@@ -216,18 +216,17 @@ with ui.guard():
     else:
         opts["fold"] = c[2].selectbox("Fold", s["folds"])
     cold = c[4].selectbox("Cold start", ["drop", "keep"])
-    split = make_split(ratings, method, int(seed), cold_start=cold, **opts)
-    st.dataframe(dataview.split_report(split.report), hide_index=True, width="content")
+    report = dataview.split_summary(meta, method, int(seed), cold, **opts)
+    st.dataframe(dataview.split_report(report), hide_index=True, width="content")
     state.set_value("split", f"{method}:{seed}:" + ",".join(f"{k}={v}" for k, v in opts.items()))
-    st.caption("The Train page starts from this split method (per user, random, temporal or leave last; its "
-               "test and validation shares are set there, and each training seed draws its own split).")
+    st.caption("The Train page starts from this split: its method (per user, random, temporal or leave last), "
+               "this seed as its training seed and these test and validation shares; each training seed draws "
+               "its own split.")
 
     with st.expander("As implicit feedback (for ranking models)"):
-        from mmf_core.data.implicit import interactions_from_ratings, summarize_interactions
-
-        thr = st.number_input("A rating at or above this counts as an interaction", value=4.0, step=0.5)
-        inter = interactions_from_ratings(ratings, float(thr))
-        si = summarize_interactions(inter)
+        thr = forms.number_input_for(implicit.SPEC, "threshold",
+                                     label="A rating at or above this counts as an interaction")
+        si = dataview.implicit_summary(meta, float(thr))
         k = st.columns(4)
         k[0].metric("Interactions", ui.fmt_int(si["n_interactions"]))
         k[1].metric("Users with any", ui.fmt_int(si["users_with_interactions"]))

@@ -5,6 +5,7 @@ import math
 import streamlit as st
 
 from dashboard import demos, nav, runstore, system, ui
+from mmf_core.units import human_bytes
 
 st.title("MMF Studio")
 
@@ -83,7 +84,7 @@ def _status():
         c1, c2, c3 = st.columns(3)
         c1.metric("Running or queued", len(active))
         c2.metric("Runs in the store", len(runs))
-        c3.metric("Store size", ui.fmt_bytes(runstore.size_bytes()))
+        c3.metric("Store size", human_bytes(runstore.size_bytes()))
         st.caption(f"Device: {system.device_description()} · store folder: {ui.plain(runstore.store_root())}")
         for r in active:
             st.text(f"{r['id']} ({r['kind']}): {r['status']}")

@@ -6,7 +6,8 @@ import streamlit as st
 
 from dashboard import charts, forms, identify_view, runstore, state, ui, watch
 from mmf_core.analysis.identifiability import SCORE_EXPLAINED
-from mmf_core.experiments.identify_sweep import SHIFTS
+from mmf_core.experiments import identify
+from mmf_core.identify_sweep import SHIFTS
 
 st.title("Identifiability")
 st.caption("Train the same model twice from different random starts. If the learned factors come out the same, "
@@ -22,28 +23,27 @@ with st.expander("The three scores, in one sentence each", expanded=True):
 st.info(identify_view.INGREDIENTS, icon=":material/science:")
 
 DATA = {"planted_mmf": "planted MMF truth (known masks)", "planted_mf": "planted MF truth",
-        "blockdiag": "block-diagonal (the reference)"}
+        "blockdiag": "block-diagonal (the reference)"}  # words for the spec's data choices
 SHIFT_LABELS = {"fixed": "fixed, shared by both runs", "random": "random per run", "learned": "learned per run",
                 "shared-learned": "learned from a shared start"}
+spec = identify.SPEC
 
 with st.form("ident_form"):
     c = st.columns(4)
-    data = c[0].selectbox("Data", list(DATA), format_func=DATA.get,
-                          help="planted: made from known factors, so each run is also scored against the truth")
-    size = c[1].number_input("Matrix size (I = J)", 6, 1024, 60, step=6)
-    R = c[2].number_input("Rank R", 2, 256, 6)
-    K = c[3].number_input("MMF components K", 1, 64, 4)
+    data = forms.selectbox_for(spec, "data", c[0], labels=DATA)
+    size = forms.number_input_for(spec, "I", c[1], label="Matrix size (I = J)")
+    R = forms.number_input_for(spec, "R", c[2])
+    K = forms.number_input_for(spec, "K", c[3])
     c = st.columns(4)
-    epochs = c[0].number_input("Epochs", 10, 10000, 600, step=100)
+    epochs = forms.number_input_for(spec, "epochs", c[0])
     shifts = c[1].selectbox("Mask shifts", list(SHIFTS), format_func=SHIFT_LABELS.get,
                             help="fixed: both runs use the same mask shifts (those that made planted data)")
-    mask = c[2].selectbox("Mask family", forms.mask_names("dense"), index=forms.mask_names("dense").index("gaussian"))
-    noise = c[3].number_input("Noise (relative)", -1.0, 10.0, 0.0, step=0.1,
-                              help="noise RMS as a share of the data's RMS entry; 0 = none")
+    mask = forms.selectbox_for(spec, "mask_mode", c[2])
+    noise = forms.number_input_for(spec, "noise", c[3])
     c = st.columns([3, 1, 2])
     pairs_text = c[0].text_input("Seed pairs", "101-202, 303-404, 505-606, 707-808, 909-1010",
                                  help="a-b pairs, comma-separated; at least 2 for a verdict, 5 or more to trust it")
-    blocks = c[1].number_input("Blocks", 1, 32, 6, help="block-diagonal data only")
+    blocks = forms.number_input_for(spec, "num_blocks", c[1])
     contrast = c[2].checkbox("Also on the reference's block-diagonal data", value=True,
                              help="the same settings on the reference's data, side by side")
     go = st.form_submit_button("Compare", type="primary", icon=":material/play_arrow:")
@@ -76,8 +76,6 @@ if go:
                 "learn_shifts": learn, "mask_mode": mask, "num_blocks": int(blocks), "noise": float(noise)}
         datas = [data] + (["blockdiag"] if contrast and data != "blockdiag" else [])
         pairs = _pairs(pairs_text)
-        from mmf_core.experiments import identify
-
         for d in datas:  # every spec checked before any is submitted
             for a, b in pairs:
                 identify.validate({**base, "data": d, "seed_a": a, "seed_b": b})
@@ -89,7 +87,7 @@ with ui.guard():
     all_runs = {r["id"]: r for r in runstore.list_runs(kind="identify")}
     watching = [r for r in state.get_list("ident_runs") if r in all_runs]
     if not watching and all_runs:  # the newest comparison: the newest run and its siblings (other seed pairs)
-        from mmf_core.experiments.identify_sweep import setting_of
+        from mmf_core.identify_sweep import setting_of
 
         newest = next(iter(all_runs.values()))
         watching = [i for i, r in all_runs.items() if setting_of(r["params"]) == setting_of(newest["params"])]

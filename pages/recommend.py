@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import datasets, dataview, nav, runstore, state, ui, watch
+from dashboard import datasets, dataview, forms, nav, runstore, state, ui, watch
+from mmf_core.experiments import recommend as RECOMMEND
 
 st.title("Recommend")
 st.caption("Train a model on a data set (once: the run is kept in the store), then ask it for any user's top "
@@ -18,12 +19,13 @@ with ui.guard():
     meta = dataview.pick_saved(saved)
 
     with st.form("rec_form"):
+        spec = RECOMMEND.SPEC
         c = st.columns(5)
-        model = c[0].selectbox("Model", ["mmf", "mf"], format_func={"mmf": "MMF", "mf": "MF (with biases)"}.get)
-        rank = c[1].number_input("Rank", 2, 512, 16)
-        K = c[2].number_input("MMF components K", 1, 64, 2)
-        epochs = c[3].number_input("Epochs (at most)", 1, 500, 20)
-        seed = c[4].number_input("Seed", 0, 10_000, 0)
+        model = forms.selectbox_for(spec, "model", c[0], labels={"mmf": "MMF", "mf": "MF (with biases)"})
+        rank = forms.number_input_for(spec, "rank", c[1])
+        K = forms.number_input_for(spec, "K", c[2])
+        epochs = forms.number_input_for(spec, "epochs", c[3])
+        seed = forms.number_input_for(spec, "seed", c[4])
         go = st.form_submit_button("Train the recommender", type="primary", icon=":material/play_arrow:")
     if go:
         params = {"data": meta["source"], "model": model, "rank": int(rank), "epochs": int(epochs), "seed": int(seed)}
@@ -48,7 +50,7 @@ with ui.guard():
     if info["status"] != "done":
         st.stop()
 
-    from mmf_core.analysis.topn import similar_items, top_n, user_top_rated
+    from mmf_core.analysis.ranking import similar_items, top_n, user_top_rated
 
     res = runstore.result(run_id)
     arrays = runstore.arrays(run_id)

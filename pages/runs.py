@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, datasets, results, runstore, state, ui
+from mmf_core.units import human_bytes
 
 st.title("Runs")
 st.caption("Every experiment ever asked for, from this dashboard or the command line. Runs live on disk in the "
@@ -44,7 +45,7 @@ with ui.guard():
                  column_config={"seconds": st.column_config.NumberColumn("time (s)", format="%.1f"),
                                 "settings": st.column_config.TextColumn("settings", width="large")})
     st.caption(f"{len(view)} of {len(table)} runs shown · store: {ui.plain(runstore.store_root())} "
-               f"({ui.fmt_bytes(runstore.size_bytes())})")
+               f"({human_bytes(runstore.size_bytes())})")
     st.download_button("Export the table (CSV)", view.to_csv(index=False).encode(), file_name="runs.csv",
                        mime="text/csv", icon=":material/download:")
 

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, datasets, forms, runstore, state, ui, watch
+from mmf_core.experiments import spectrum as SPECTRUM
 
 st.title("Spectrum")
 st.caption("A rank-R truncated SVD is the best any rank-R model can do, and its spectrum stops at R. MMF spends "
@@ -13,22 +14,23 @@ st.caption("A rank-R truncated SVD is the best any rank-R model can do, and its 
            "trains MMF for several K on a dense random matrix (S_10) and a block-diagonal one (H_6) and plots "
            "the singular values of each reconstruction.")
 
+spec = SPECTRUM.SPEC
 with st.form("spectrum_form"):
     c = st.columns(4)
-    R_budget = c[0].number_input("Rank budget R", 2, 512, 8, help="SVD rank; MMF uses base rank R − K plus shifts")
-    K_text = c[1].text_input("K values for MMF", "2, 4")
-    mask = c[2].selectbox("Mask family", forms.mask_names("dense"), index=0)
-    epochs = c[3].number_input("MMF epochs", 10, 5000, 300, step=50)
+    R_budget = forms.number_input_for(spec, "R_budget", c[0])
+    K_text = forms.list_input_for(spec, "K_list", c[1])
+    mask = forms.selectbox_for(spec, "mask_mode", c[2])
+    epochs = forms.number_input_for(spec, "mmf_epochs", c[3])
     c = st.columns(4)
-    s10 = c[0].number_input("S_10 size (rows = columns)", 8, 2048, 128, step=32)
-    h6 = c[1].number_input("H_6 size (rows = columns)", 8, 2160, 120, step=30)
-    blocks = c[2].number_input("H_6 blocks", 1, 64, 6)
-    seed = c[3].number_input("Seed", 0, 10_000, 0)
+    s10 = forms.number_input_for(spec, "S10_size", c[0])
+    h6 = forms.number_input_for(spec, "H6_size", c[1])
+    blocks = forms.number_input_for(spec, "H6_blocks", c[2])
+    seed = forms.number_input_for(spec, "seed", c[3])
     go = st.form_submit_button("Compute spectra", type="primary", icon=":material/play_arrow:")
 
 if go:
     with ui.guard():
-        K_list = forms.parse_numbers(K_text, "K values", int, low=1)
+        K_list = forms.parse_list_for(spec, "K_list", K_text)
         params = {"R_budget": int(R_budget), "K_list": K_list, "mask_mode": mask, "mmf_epochs": int(epochs),
                   "S10_size": int(s10), "H6_size": int(h6), "H6_blocks": int(blocks), "seed": int(seed)}
         state.set_list("spectrum_runs", [runstore.submit("spectrum", params)])
@@ -79,7 +81,7 @@ def show_synthetic():
 
 def show_trained():
     """The spectrum of a trained model's prediction matrix A Bᵀ (Recommend page runs)."""
-    from mmf_core.analysis.spectrum import energy_beyond_rank
+    from mmf_core.analysis.spectrum import energy_beyond_rank, product_singular_values
 
     from dashboard import results
 
@@ -101,7 +103,7 @@ def show_trained():
     budget = min(next(r for r in done if r["id"] == c)["params"]["rank"] for c in chosen)
     for rid in chosen:
         arr = runstore.arrays(rid)
-        sv = results.product_singular_values(arr["A"], arr["B"])
+        sv = product_singular_values(arr["A"], arr["B"])
         rank = next(r for r in done if r["id"] == rid)["params"]["rank"]
         methods.append({"label": label[rid].split(" · ")[0], "singular_values": sv})
         rows.append({"model": label[rid], "rank": rank, "factor columns": int(arr["A"].shape[1]),

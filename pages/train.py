@@ -6,6 +6,8 @@ import json
 import streamlit as st
 
 from mmf_core.errors import MMFError
+from mmf_core.experiments import complete as COMPLETE
+from mmf_core.experiments import implicit as IMPLICIT
 
 from dashboard import charts, datasets, dataview, forms, nav, runstore, state, training, ui, watch
 
@@ -31,47 +33,41 @@ def explicit_page():
             return
         meta = dataview.pick_saved(saved)
 
+        spec = COMPLETE.SPEC
+        chosen = training.split_defaults(state.get_value("split"))  # the Data page's split
         with st.form("train_form"):
             st.markdown("**Models**: MF (baseline) and one MMF per combination of the settings below; "
                         "optionally NMF and a mixture of tastes, trained like MF.")
             c = st.columns(4)
-            R = c[0].number_input("Rank R", 2, 2048, 16, help="MF rank; MMF's base rank in completion is R as well")
-            K_text = c[1].text_input("MMF mixture sizes K", "2, 4", help="comma-separated, each below R")
-            masks = c[2].multiselect("Mask family", forms.mask_names("observed"), default=["gaussian"])
-            shifts = c[3].multiselect("Shift mode", list(training.SHIFT_LABELS), default=["zero"],
-                                      format_func=training.SHIFT_LABELS.get)
+            R = forms.number_input_for(spec, "R", c[0])
+            K_text = forms.list_input_for(spec, "K", c[1])
+            masks = forms.multiselect_for(spec, "mask_mode_A", c[2])
+            shifts = forms.multiselect_for(spec, "shift_mode", c[3], labels=training.SHIFT_LABELS)
             c = st.columns(4)
-            epochs = c[0].number_input("Epochs (at most)", 1, 1000, 30)
-            patience = c[1].number_input("Early-stopping patience", 1, 100, 5)
-            batch = c[2].number_input("Batch size", 16, 65536, 1024, step=256)
-            seeds_text = c[3].text_input("Seeds", "0")
+            epochs = forms.number_input_for(spec, "epochs", c[0])
+            patience = forms.number_input_for(spec, "patience", c[1])
+            batch = forms.number_input_for(spec, "batch_size", c[2])
+            seeds_text = forms.list_input_for(spec, "seeds", c[3], **(
+                {"value": forms.list_text(chosen["seeds"])} if "seeds" in chosen else {}))
             c = st.columns(4)
-            extra = c[0].multiselect("Extra models", list(training.EXTRA_MODELS), default=[],
-                                     format_func=training.EXTRA_MODELS.get,
-                                     help="NMF: non-negative factors at rank R, no biases (ratings must be "
-                                          "positive). Mixture of tastes: C taste vectors per user, its rank "
-                                          "chosen to stay within MF's parameter count. Both use MF's learning rate.")
-            n_tastes = c[1].number_input("Tastes per user C", 1, 32, 4, help="for the mixture of tastes")
-            splits = list(training.SPLIT_LABELS)
-            split = c[2].selectbox("Split", splits, format_func=training.SPLIT_LABELS.get,
-                                   index=splits.index(training.split_from_state(state.get_value("split"))),
-                                   help="defaults to the method chosen on the Data page. per user: the shares below of "
-                                        "each user's ratings; random: of all ratings; temporal: oldest to train, "
-                                        "newest to test; leave last: each user's newest rating to test. Temporal "
-                                        "and leave last need timestamps; .mat data sets keep their own split")
+            extra = forms.multiselect_for(spec, "extra_models", c[0], labels=training.EXTRA_MODELS)
+            n_tastes = forms.number_input_for(spec, "n_tastes", c[1])
+            split = forms.selectbox_for(spec, "split", c[2], labels=training.SPLIT_LABELS, value=chosen["split"])
             c = st.columns(4)
-            test_ratio = c[0].number_input("Test share", 0.01, 0.5, 0.1, step=0.05,
-                                           help="per user, random or temporal splits (leave last: one per user)")
-            val_ratio = c[1].number_input("Validation share", 0.0, 0.5, 0.05, step=0.01, format="%.3f",
-                                          help="the reference uses 0.001, i.e. one validation rating per user")
-            use_bias = c[2].checkbox("User and item biases", True)
+            test_ratio = forms.number_input_for(spec, "test_ratio", c[0],
+                                                **({"value": chosen["test_ratio"]} if "test_ratio" in chosen else {}))
+            val_ratio = forms.number_input_for(spec, "val_ratio", c[1],
+                                               **({"value": chosen["val_ratio"]} if "val_ratio" in chosen else {}))
+            use_bias = forms.checkbox_for(spec, "use_bias", c[2])
             matched = c[3].checkbox("Budget-matched", True,
                                     help="MMF may not have more trained parameters than MF (learned shifts are refused)")
+            st.caption("Split, seeds and shares start from the split chosen on the Data page; each training seed "
+                       "draws its own split.")
             go = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
 
         counts = []
         try:
-            K_shown = forms.parse_numbers(K_text, "MMF mixture sizes K", int, low=1)
+            K_shown = forms.parse_list_for(spec, "K", K_text)
         except MMFError:
             K_shown = []
         for K in K_shown:
@@ -89,8 +85,8 @@ def explicit_page():
             st.caption(f"Trained parameters: MF R={int(R)}: {pc['MF']:,} · " + " · ".join(counts))
 
         if go:
-            K_list = forms.parse_numbers(K_text, "MMF mixture sizes K", int, low=1)
-            seeds = forms.parse_numbers(seeds_text, "Seeds", int, low=0)
+            K_list = forms.parse_list_for(spec, "K", K_text)
+            seeds = forms.parse_list_for(spec, "seeds", seeds_text)
             specs = training.completion_specs(meta["source"], R=int(R), K_list=K_list, masks=masks, shift_modes=shifts,
                                               epochs=int(epochs), seeds=seeds, batch_size=int(batch),
                                               patience=int(patience), use_bias=use_bias, test_ratio=float(test_ratio),
@@ -145,28 +141,26 @@ def implicit_page():
         src = st.selectbox("Interactions", sources, index=default,
                            format_func=lambda i: "synthetic interactions with planted groups" if i == "synthetic"
                            else "ratings ≥ threshold of " + dataview.label_of(next(m for m in saved if m["id"] == i)))
+        spec = IMPLICIT.SPEC
         with st.form("implicit_form"):
             c = st.columns(4)
             if src == "synthetic":
-                m = c[0].number_input("Users (m)", 10, 2_000_000, 2000, step=500)
-                n = c[1].number_input("Items (n)", 4, 100_000, 200, step=50)
-                mpu = c[2].number_input("At most per user", 1, 50, 4)
-                groups = c[3].number_input("Planted groups", 1, 1000, 5,
-                                           help="each user mostly picks items of one group; at most items / per user")
-                threshold = 4.0
+                m = forms.number_input_for(spec, "m", c[0])
+                n = forms.number_input_for(spec, "n", c[1])
+                mpu = forms.number_input_for(spec, "max_per_user", c[2])
+                groups = forms.number_input_for(spec, "n_groups", c[3])
+                threshold = spec["threshold"].form_field()["form_default"]
             else:
-                threshold = c[0].number_input("Rating threshold", value=4.0, step=0.5,
-                                              help="a rating at or above it counts as an interaction")
+                threshold = forms.number_input_for(spec, "threshold", c[0])
             c = st.columns(4)
-            models = c[0].multiselect("Models", list(training.IMPLICIT_MODELS), default=["mf", "mmf"],
-                                      format_func=training.IMPLICIT_MODELS.get)
-            loss = c[1].selectbox("Loss", list(training.LOSSES), format_func=training.LOSSES.get)
-            rank = c[2].number_input("Rank", 2, 512, 16)
-            K = c[3].number_input("MMF components K", 1, 64, 2)
+            models = forms.multiselect_for(spec, "model", c[0], labels=training.IMPLICIT_MODELS)
+            loss = forms.selectbox_for(spec, "loss", c[1], labels=training.LOSSES)
+            rank = forms.number_input_for(spec, "rank", c[2])
+            K = forms.number_input_for(spec, "K", c[3])
             c = st.columns(4)
-            epochs = c[0].number_input("Epochs", 1, 500, 10)
-            k = c[1].number_input("k (cutoff of Recall@k, NDCG@k)", 1, 100, 10)
-            seed = c[2].number_input("Seed", 0, 10_000, 0)
+            epochs = forms.number_input_for(spec, "epochs", c[0])
+            k = forms.number_input_for(spec, "k", c[1])
+            seed = forms.number_input_for(spec, "seed", c[2])
             go = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
         if go:
             synthetic = {"m": int(m), "n": int(n), "max_per_user": int(mpu), "n_groups": int(groups)} if src == "synthetic" else None

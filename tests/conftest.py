@@ -1,4 +1,5 @@
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -30,6 +31,32 @@ def _streamlit_project_config():
         for key, value in project_options().items():
             config.set_option(key, value, str(CONFIG))
     yield
+
+
+@pytest.fixture
+def store():
+    """The test's run store (``$MMF_STORE``, one per test); a worker still running at the end
+    of the test is killed (never this process, which runs foreground runs itself)."""
+    from mmf_core.runs import RunStore
+
+    st = RunStore()
+    yield st
+    for info in st.list_runs():
+        if info.active and info.pid and info.pid != os.getpid():
+            try:
+                os.kill(info.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def stop_workers():
+    """Cancel every run still active in the test's store at its end (the dashboard tests,
+    whose pages start workers: ``pytestmark = pytest.mark.usefixtures("stop_workers")``)."""
+    yield
+    from tests.dashboard_helpers import cancel_active
+
+    cancel_active()
 
 
 def shared_data(name: str) -> Path:

@@ -58,8 +58,6 @@ def test_data_upload_preview_mapping_and_save():
     assert list(report["part"])[:3] == ["train", "validation", "test"]
     assert int(report["ratings"].sum()) == 360
     # saved where workers can read it, and picked again by a new session (server restart)
-    from dashboard import datasets  # noqa: F401 - import after the app put ROOT on sys.path
-
     at2 = open_page("train")
     assert_clean(at2)
     assert "u.data" in by_label(at2.selectbox, "Data set").format_func(by_label(at2.selectbox, "Data set").value)
@@ -156,7 +154,7 @@ def _with_dataset(page: str):
 
 @pytest.mark.parametrize("field,value,needle", [
     ("MMF mixture sizes K", "20", "smaller than the rank"),
-    ("MMF mixture sizes K", "two", "not a whole number"),
+    ("MMF mixture sizes K", "two", "K must be a whole number"),  # the CLI's message (the spec's check)
     ("Seeds", "", "empty"),
 ])
 def test_train_rejects_invalid_model_settings(field, value, needle):
@@ -195,7 +193,7 @@ def test_spectrum_identifiability_benchmark_reject_bad_settings():
     at = open_page("benchmark")
     by_label(at.text_input, "Ranks R (budget)").set_value("4, x")
     button(at, "Run the sweep").click().run()
-    assert exceptions(at) == [] and any("not a whole number" in e for e in errors(at))
+    assert exceptions(at) == [] and any("R_list must be a whole number" in e for e in errors(at))
 
 
 def test_recommend_without_data_points_to_data_page():

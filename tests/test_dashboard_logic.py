@@ -149,10 +149,3 @@ def test_runs_table_names_the_data_in_words():
     t = results.runs_table(runs, {"/s/.datasets/ds-1/ratings.csv": "my ratings"})
     assert list(t["data"]) == ["my ratings", "block-diagonal 12×12"]
     assert list(t["message"]) == ["", "boom"] and "R=8" in t["settings"][0]
-
-
-def test_product_singular_values_match_the_dense_svd():
-    rng = np.random.default_rng(0)
-    A, B = rng.standard_normal((30, 5)), rng.standard_normal((20, 5))
-    want = np.linalg.svd(A @ B.T, compute_uv=False)[:5]
-    assert np.allclose(results.product_singular_values(A, B), want)

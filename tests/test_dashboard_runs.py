@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dashboard_helpers import (assert_clean, button, by_label, cancel_active, errors, exceptions,
+from tests.dashboard_helpers import (assert_clean, button, by_label, errors, exceptions,
                                      movielens_bytes, open_page, store)
 
 WAIT = 300  # seconds: a busy 2-core machine
 
-
-@pytest.fixture(autouse=True)
-def _stop_workers():
-    yield
-    cancel_active()
+pytestmark = pytest.mark.usefixtures("stop_workers")  # tests/conftest.py
 
 
 def _wait_all():

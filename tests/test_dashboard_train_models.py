@@ -6,14 +6,10 @@ import pytest
 
 from dashboard import training
 from mmf_core.errors import MMFError
-from tests.dashboard_helpers import (assert_clean, button, by_label, cancel_active, errors, movielens_bytes,
+from tests.dashboard_helpers import (assert_clean, button, by_label, errors, movielens_bytes,
                                      open_page, store)
 
-
-@pytest.fixture(autouse=True)
-def _stop_workers():
-    yield
-    cancel_active()
+pytestmark = pytest.mark.usefixtures("stop_workers")  # tests/conftest.py
 
 
 def _data_page():
@@ -82,7 +78,8 @@ def test_train_page_trains_the_extra_models_into_the_table():
     by_label(at.multiselect, "Extra models").set_value(["nmf", "tastes"])
     by_label(at.selectbox, "Split").set_value("leave_last")
     button(at, "Train").click().run()
-    assert_clean(at) and errors(at) == []
+    assert_clean(at)
+    assert errors(at) == [], errors(at)
     s = store()
     infos = [s.wait(i.id, timeout=300) for i in s.list_runs()]
     assert [i.status for i in infos] == ["done", "done"], [(i.status, i.message) for i in infos]

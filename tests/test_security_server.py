@@ -364,7 +364,7 @@ def test_streamlit_run_from_another_folder_listens_on_loopback_and_serves(tmp_pa
     """The config lives next to the app (dashboard/.streamlit/config.toml), where Streamlit
     reads it whatever the current folder: plain `streamlit run /abs/dashboard/app.py` from
     elsewhere binds 127.0.0.1 and serves the app, not the refusal."""
-    from dashboard.e2e import CHROMIUM, chromium_page, screenshot, wait_idle
+    from tests.e2e_support import CHROMIUM, chromium_page, screenshot, wait_idle
 
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Debian chromium not found at {CHROMIUM}")

@@ -1,6 +1,6 @@
 """Drive the dashboard from outside: start ``streamlit run`` on a free loopback port and
 steer Debian's Chromium through Playwright. Used by ``tests/test_e2e_browser.py`` and
-``bench/bench_dashboard.py``; never imported by the app itself.
+``bench/bench_dashboard.py``; it lives with the tests, not in the app.
 
 Playwright only drives the browser that is already installed at ``/usr/bin/chromium``;
 nothing here downloads a browser.

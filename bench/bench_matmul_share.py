@@ -1,0 +1,91 @@
+"""Reconstruction (dense, full batch) against the matrix products it is made of.
+
+An MMF reconstruction epoch is bound by three products of the same shapes: the forward
+``P Q^T`` with ``P`` (I, K*Rb) and ``Q`` (J, K*Rb), and the two backward products
+``G Q`` and ``G^T P`` (G the (I, J) gradient). That is ``6 * I * J * K * Rb`` floating
+point operations per epoch. This script times, for each R of the reference's budget sweep
+(256 x 256 block-diagonal, K_ratio 0.5, 2000 epochs):
+
+* ``fit``: the whole reconstruction fit of MMF as `reconstruct` runs it (masks, loss,
+  autograd, Adam, best-state snapshots);
+* ``matmul``: the same three products alone, ``epochs`` times, with plain ``torch.matmul``
+  on preallocated tensors: what the machine can do for this work;
+
+and prints the achieved GFLOP/s of both and the share of the fit's time the products
+take. The gap between the two columns is the overhead to close.
+
+    python bench/bench_matmul_share.py [--R_list 16,32,48] [--epochs 2000] [--repeat 3]
+
+Needs the project installed (``pip install -r requirements.txt -e .``, the README's first command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+
+from mmf_core.device import describe_device, pick_device
+from mmf_core.experiments import run_experiment
+from mmf_core.models.budget import k_from_ratio, mmf_base_rank
+
+
+def matmul_seconds(I: int, J: int, width: int, epochs: int, device) -> float:
+    """Seconds for ``epochs`` rounds of the three products of one epoch, on fixed tensors."""
+    gen = torch.Generator().manual_seed(0)
+    P = torch.randn(I, width, generator=gen).to(device)
+    Q = torch.randn(J, width, generator=gen).to(device)
+    G = torch.randn(I, J, generator=gen).to(device)
+    out = torch.empty(I, J, device=device)
+    gP = torch.empty(I, width, device=device)
+    gQ = torch.empty(J, width, device=device)
+    for _ in range(20):  # warm-up
+        torch.matmul(P, Q.T, out=out)
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        torch.matmul(P, Q.T, out=out)
+        torch.matmul(G, Q, out=gP)
+        torch.matmul(G.T, P, out=gQ)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def fit_seconds(I: int, R: int, epochs: int, device) -> float:
+    params = dict(I=I, J=I, R_list=str(R), K_ratio=0.5, epochs=epochs, methods="mmf", data_mode="blockdiag",
+                  seeds=[42], log_every=0, device=str(device))
+    rows = run_experiment("reconstruct", params).result["rows"]
+    return float(next(r["train_time_sec"] for r in rows if r["method"] == "MMF"))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--R_list", default="16,32,48")
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--epochs", type=int, default=2000)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is shown")
+    ap.add_argument("--device", default=None)
+    args = ap.parse_args()
+    dev = pick_device(args.device)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"device: {describe_device(dev)}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
+          f"load average {load:.2f}")
+    n = args.size
+    print(f"{'R':>3s} {'K':>3s} {'K*Rb':>5s} {'GFLOP':>7s} {'fit s':>7s} {'fit GFLOP/s':>11s} "
+          f"{'matmul s':>8s} {'matmul GFLOP/s':>14s} {'products share':>14s}")
+    for R in [int(r) for r in args.R_list.split(",")]:
+        K = k_from_ratio(R, 0.5)
+        width = K * mmf_base_rank(R, K)
+        gflop = 6.0 * n * n * width * args.epochs / 1e9
+        fit = statistics.median(fit_seconds(n, R, args.epochs, dev) for _ in range(args.repeat))
+        mm = statistics.median(matmul_seconds(n, n, width, args.epochs, dev) for _ in range(args.repeat))
+        print(f"{R:3d} {K:3d} {width:5d} {gflop:7.1f} {fit:7.2f} {gflop / fit:11.1f} {mm:8.2f} {gflop / mm:14.1f} "
+              f"{mm / fit:13.0%}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
