@@ -8,7 +8,13 @@ per epoch of MMF with learned shifts. Targets (issue 2): MMF RMSE <= 0.895, MF <
 (reference 0.8926 / 0.9062), MMF time <= 3 s, MMF epoch <= 1.3x MF epoch, learned-shift
 MMF <= 3 s per epoch.
 
-    python bench/bench_completion.py [--data_dir ../shared/data] [--device cpu]
+    python bench/bench_completion.py [--data_dir ../shared/data] [--device cpu] [--reference PATH]
+
+``--reference PATH`` names the reference's ``main_completion.py`` (nothing is downloaded):
+both it and ``python -m mmf_core complete`` then run once in a fresh process with the same
+flags (ml-100k, R=256, K=42, seed 123), each writing its ``*_agg.json``; the table compares
+the per-model training times they report and the whole process wall time, and checks the
+issue-14 goal (ours at least 20x faster on MMF, quiet machine).
 
 Needs the project installed (``pip install -r requirements.txt -e .``, the README's first command).
 """
@@ -53,13 +59,62 @@ def learned_epoch_seconds(data_dir: str, device, epochs: int) -> tuple[float, fl
     return steady, fit.history[-1]["val_rmse"]
 
 
+def _timed_run(cmd: list[str], out_dir: Path) -> tuple[float, dict]:
+    """Run ``cmd`` (which writes ``*_agg.json`` into ``out_dir``); wall seconds and the agg file."""
+    import json
+    import subprocess
+
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=out_dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"error: {' '.join(cmd)} failed: {done.stderr.strip().splitlines()[-1:]}")
+    aggs = sorted(out_dir.rglob("*_agg.json"))
+    if not aggs:
+        raise SystemExit(f"error: {' '.join(cmd)} wrote no *_agg.json under {out_dir}")
+    return wall, json.loads(aggs[-1].read_text())
+
+
+def against_reference(reference: str, data_dir: str) -> int:
+    """The reference script and ours, same flags, one fresh process each."""
+    import os
+    import tempfile
+
+    ref = Path(reference).expanduser().resolve()
+    if not ref.is_file():
+        raise SystemExit(f"error: --reference {reference}: no such file; give the path of main_completion.py")
+    flags = ["--dataset", "ml-100k", "--data_dir", str(Path(data_dir).resolve()), "--R", "256", "--K", "42",
+             "--seeds", "123"]
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (meaningful below 0.5)")
+    with tempfile.TemporaryDirectory() as tmp:
+        ref_dir, our_dir = Path(tmp, "reference"), Path(tmp, "ours")
+        ref_dir.mkdir()
+        our_dir.mkdir()
+        ref_wall, ref_agg = _timed_run([sys.executable, str(ref), *flags, "--save_dir", str(ref_dir)], ref_dir)
+        our_wall, our_agg = _timed_run([sys.executable, "-m", "mmf_core", "complete", *flags, "--save_dir",
+                                        str(our_dir), "--no-store"], our_dir)
+    print(f"{'':14s} {'reference s':>11s} {'ours s':>7s} {'speed-up':>8s}")
+    ratios = {}
+    for key, name in (("baseline", "MF train"), ("mmf", "MMF train")):
+        r, o = ref_agg[key]["time_sec_mean"], our_agg[key]["time_sec_mean"]
+        ratios[key] = r / o
+        print(f"{name:14s} {r:11.2f} {o:7.2f} {r / o:7.1f}x")
+    print(f"{'whole process':14s} {ref_wall:11.2f} {our_wall:7.2f} {ref_wall / our_wall:7.1f}x")
+    passed = ratios["mmf"] >= 20
+    print(f"goal: MMF at least 20x the reference: {ratios['mmf']:.1f}x {'PASS' if passed else 'FAIL'}")
+    return 0 if passed else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data_dir", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--device", default=None)
     ap.add_argument("--mu_modes", default="fixed3,train_mean", help="the first one is checked against the targets")
     ap.add_argument("--learned_epochs", type=int, default=4, help="epochs timed for learned shifts (0: skip)")
+    ap.add_argument("--reference", default=None, help="path of the reference main_completion.py (run beside ours)")
     args = ap.parse_args()
+    if args.reference:
+        return against_reference(args.reference, args.data_dir)
     dev = pick_device(args.device)
     print(f"device: {describe_device(dev)}; torch {torch.__version__}")
     print(f"{'mu_mode':10s} {'model':8s} {'test_RMSE':>9s} {'test_MAE':>8s} {'best_ep':>7s} {'epochs':>6s} "

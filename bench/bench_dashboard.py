@@ -307,6 +307,9 @@ def bench_train(browser, root: Path, epochs: int, repeat: int) -> dict:
     s, s_cli = RunStore(store), RunStore(cli_store)
     out = {"cli": [], "page": [], "cpu": [], "n_ratings": meta["n_ratings"], "epochs": epochs}
     patience = min(epochs, 100)  # the form's limit
+    from mmf_core.experiments.complete import SPEC
+
+    form = {f: SPEC[f].form_field() for f in ("test_ratio", "val_ratio")}  # what the page's form starts at
     env = dict(os.environ)
     with StreamlitServer(store, log_path=root / "bench-train.log") as server:
         server.wait_ready()
@@ -316,7 +319,8 @@ def bench_train(browser, root: Path, epochs: int, repeat: int) -> dict:
             specs = training.completion_specs(
                 meta["source"], R=TRAIN_FORM["Rank R"], K_list=[int(TRAIN_FORM["MMF mixture sizes K"])],
                 masks=["gaussian"], shift_modes=["zero"], epochs=epochs, seeds=[rep],
-                batch_size=TRAIN_FORM["Batch size"], patience=patience, use_bias=True, test_ratio=0.1, val_ratio=0.05)
+                batch_size=TRAIN_FORM["Batch size"], patience=patience, use_bias=True,
+                test_ratio=form["test_ratio"]["form_default"], val_ratio=form["val_ratio"]["form_default"])
             ids = [s.id_for(sp["kind"], sp["params"]) for sp in specs]
             cli = {}
             for sp, run_id in zip(specs, ids):
