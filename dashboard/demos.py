@@ -31,10 +31,12 @@ def _planted_specs() -> list[tuple[str, dict]]:
     r = planted_mixture_ratings(n_users=300, n_items=400, n_groups=4, rank=4, density=0.1, seed=0)
     meta = datasets.save_ratings(r, "planted 300x400, 4 groups, rank 4 (demo)", "synthetic:planted")
     dataview.set_current(meta)
-    return [("complete", {"dataset": meta["source"], "R": 16, "K": K, "mask_mode_A": "gaussian",
-                          "mask_mode_B": "gaussian", "shift_mode": "zero", "epochs": 40, "seeds": [0],
-                          "batch_size": 1024, "patience": 5, "use_bias": True, "test_ratio": 0.1, "val_ratio": 0.05})
-            for K in (2, 4)]
+    from dashboard.training import completion_specs
+
+    # one MF baseline run shared by both MMF settings (the Train page's own specs)
+    specs = completion_specs(meta["source"], R=16, K_list=[2, 4], masks=["gaussian"], shift_modes=["zero"], epochs=40,
+                             seeds=[0], batch_size=1024, patience=5, use_bias=True, test_ratio=0.1, val_ratio=0.05)
+    return [(s["kind"], s["params"]) for s in specs]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ it did.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -27,9 +26,9 @@ from pathlib import Path
 import streamlit as st
 
 from mmf_core.errors import MMFError
-
-ACTIVE = ("queued", "running")
-FINAL = ("done", "failed", "cancelled", "interrupted")
+from mmf_core.runs import files
+from mmf_core.runs.status import ACTIVE
+from mmf_core.runs.status import FINISHED as FINAL
 
 
 def store_root() -> Path:
@@ -158,18 +157,6 @@ def _signature(path: Path) -> tuple | None:
     return (st_.st_ino, st_.st_size, st_.st_mtime_ns)
 
 
-def _tree_size(top: str) -> int:
-    """Bytes of the files under ``top`` (links not followed), as ``RunStore.size_bytes``."""
-    total = 0
-    for dirpath, _dirs, names in os.walk(top):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
 class StoreView:
     """What this server last read of one store, checked against the disk before use.
 
@@ -272,7 +259,7 @@ class StoreView:
             except OSError:
                 pass
         for name in dirs:
-            total += _tree_size(str(self.root / name))
+            total += files.tree_size(str(self.root / name))
         for name in names:
             run = self.look(name)
             sig = self.looks.get(name, (None,))[0]
@@ -280,7 +267,7 @@ class StoreView:
             if hit is not None and sig is not None and hit[0] == sig:
                 total += hit[1]
                 continue
-            size = _tree_size(str(self.root / name))
+            size = files.tree_size(str(self.root / name))
             if run["status"] in FINAL and sig is not None:
                 self.sizes[name] = (sig, size)
             total += size
@@ -301,19 +288,6 @@ def _view() -> StoreView:
 
 
 # --- polling ------------------------------------------------------------------------
-
-def _parse_lines(data: bytes) -> list[dict]:
-    """Events of complete lines (as ``files.read_events``: a line that is not a JSON object
-    comes back as ``{"event": "damaged_line"}``, so counts stay aligned with lines)."""
-    out = []
-    for raw in data.split(b"\n"):
-        try:
-            ev = json.loads(raw)
-        except ValueError:
-            ev = None
-        out.append(ev if isinstance(ev, dict) else {"event": "damaged_line"})
-    return out
-
 
 class EventTail:
     """The events of one ``events.jsonl``, followed from the byte where the last poll stopped.
@@ -355,7 +329,7 @@ class EventTail:
             data = fh.read(now.st_size - self.offset)
         end = data.rfind(b"\n")
         if end >= 0:
-            self.events.extend(_parse_lines(data[:end]))
+            self.events.extend(files.parse_event_lines(data[:end].split(b"\n")))
             self.offset += end + 1
             changed = True
         self.version += changed

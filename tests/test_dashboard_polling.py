@@ -61,9 +61,9 @@ def _toy_run(epochs: int = 3) -> str:
 def reads(monkeypatch):
     """Counts opens of an ``events.jsonl`` and parses of its lines by the dashboard."""
     opens = Counter(builtins.open, only=lambda path, *a: str(path).endswith("events.jsonl"))
-    parses = Counter(runstore._parse_lines)
+    parses = Counter(runstore.files.parse_event_lines)
     monkeypatch.setattr(runstore, "open", opens, raising=False)
-    monkeypatch.setattr(runstore, "_parse_lines", parses)
+    monkeypatch.setattr(runstore.files, "parse_event_lines", parses)
     return opens, parses
 
 
@@ -100,7 +100,7 @@ def test_new_events_come_exactly_once_and_a_partial_line_waits(tmp_path, reads):
     assert tail.events == [{"epoch": 1}, {"epoch": 2}, {"epoch": 3, "train_loss": 0.5}]
     assert tail.poll() is False
     # what was parsed: each complete line once
-    assert sum(len(a[0].split(b"\n")) for a in parses.args) == 3
+    assert sum(len(a[0]) for a in parses.args) == 3
     assert tail.events == files.read_events(path)
 
 
@@ -238,8 +238,8 @@ def test_store_size_measures_a_finished_run_once(monkeypatch):
     a, b = _toy_run(3), _toy_run(4)
     runstore.list_runs()
     assert runstore.size_bytes() == runstore.store().size_bytes()
-    walks = Counter(runstore._tree_size)
-    monkeypatch.setattr(runstore, "_tree_size", walks)
+    walks = Counter(runstore.files.tree_size)
+    monkeypatch.setattr(runstore.files, "tree_size", walks)
     runstore.size_bytes()
     runstore.size_bytes()
     measured = {os.path.basename(args[0]) for args in walks.args}
@@ -257,8 +257,8 @@ def test_sidebar_summary_does_not_walk_the_store_when_nothing_changed(looks, mon
     first = sidebar.store_summary()
     assert first["n_runs"] == 3 and first["counts"] == {"interrupted": 3}
     looks.reset()
-    walks = Counter(runstore._tree_size, only=lambda top: os.path.basename(top).startswith("toy-"))
-    monkeypatch.setattr(runstore, "_tree_size", walks)
+    walks = Counter(runstore.files.tree_size, only=lambda top: os.path.basename(top).startswith("toy-"))
+    monkeypatch.setattr(runstore.files, "tree_size", walks)
     again = sidebar.store_summary()
     assert (looks.n, walks.n) == (0, 0)
     assert {k: again[k] for k in ("n_runs", "counts", "size")} == {k: first[k] for k in ("n_runs", "counts", "size")}

@@ -210,3 +210,13 @@ def test_train_page_shows_a_finished_runs_row_while_another_still_trains(ratings
     assert len(at.get("progress")) == 2
     table = at.dataframe[0].value
     assert list(table["model"]) == ["MF R=6"] and list(table["run"]) == [mf_id]
+
+
+def test_the_home_mf_vs_mmf_demo_shares_one_baseline_run():
+    """The Home demo submits the Train page's specs: one MF-only run, then MMF-only runs."""
+    from dashboard import demos
+
+    specs = demos._planted_specs()
+    models = [tuple(p.get("models") or ("baseline", "mmf")) for _, p in specs]
+    assert models == [("baseline",), ("mmf",), ("mmf",)]
+    assert sorted(p["K"] for _, p in specs[1:]) == [2, 4]

@@ -313,16 +313,19 @@ class PlantedFactors:
 def planted_model(shape: str, A: torch.Tensor, B: torch.Tensor, K: int = 1, mask: str = "gaussian",
                   shifts: tuple[torch.Tensor, torch.Tensor] | None = None):
     """The MF / dense MMF model whose factors are exactly ``A, B`` (and ``shifts``)."""
-    from mmf_core.models import MF, MMF
+    from mmf_core.models.factory import build_model
 
     I, R = A.shape
     J = B.shape[0]
-    if shape == "MF":
-        model = MF(I, J, R)
-    elif shape == "MMF":
-        model = MMF(I, J, R, K, mask_A=mask, mask_B=mask, shift_mode="fixed", shifts=shifts, form="dense")
-    else:
+    if shape not in PLANTED_SHAPES:
         raise MMFError(f"unknown planted shape {shape!r}; choose one of {', '.join(PLANTED_SHAPES)}")
+    # the initial values are overwritten below: a private generator keeps the global one untouched
+    g = torch.Generator().manual_seed(0)
+    if shape == "MF":
+        model = build_model("mf", I, J, rank=R, generator=g)
+    else:
+        model = build_model("mmf", I, J, rank=R, K=K, mask_A=mask, mask_B=mask, shift_mode="fixed", shifts=shifts,
+                            form="dense", generator=g)
     with torch.no_grad():
         model.A.copy_(A)
         model.B.copy_(B)

@@ -29,7 +29,19 @@ from mmf_core.models.mmf import MMF
 IMPLICIT_MODELS = ("mf", "mmf")
 
 
-class ImplicitMF(MF):
+class _UsersItems:
+    """Rows are users and columns items in implicit feedback."""
+
+    @property
+    def n_users(self) -> int:
+        return self.n_rows
+
+    @property
+    def n_items(self) -> int:
+        return self.n_cols
+
+
+class ImplicitMF(_UsersItems, MF):
     """MF scorer ``s(u, i) = A[u] . B[i] + b_i``.
 
     Parameters
@@ -48,14 +60,6 @@ class ImplicitMF(MF):
                  generator: torch.Generator | None = None):
         super().__init__(n_users, n_items, rank, use_bias="items", init_std=init_std, generator=generator)
         self.sparse = bool(sparse)
-
-    @property
-    def n_users(self) -> int:
-        return self.n_rows
-
-    @property
-    def n_items(self) -> int:
-        return self.n_cols
 
     def sparse_parameters(self) -> list[torch.nn.Parameter]:
         """The parameters whose gradients are sparse (the user table with ``sparse``)."""
@@ -95,7 +99,7 @@ class ImplicitMF(MF):
         return {"A": self.A.detach(), "B": self.B.detach(), "item_bias": self.col_bias.detach()}
 
 
-class ImplicitMMF(MMF):
+class ImplicitMMF(_UsersItems, MMF):
     """MMF (observed form) as a scorer: ``s(u, i) = P[u] . Q[i] + b_i``.
 
     ``P``, ``Q`` are the masked factors (``effective_rows`` / ``effective_cols``; with zero
@@ -117,14 +121,6 @@ class ImplicitMMF(MMF):
                  shift_mode: str = "zero", init_std: float = 0.1, generator: torch.Generator | None = None):
         super().__init__(n_users, n_items, rank, K, mask_A=mask, mask_B=mask, shift_mode=shift_mode, form="observed",
                          mu=0.0, use_bias=True, init_std=init_std, generator=generator)
-
-    @property
-    def n_users(self) -> int:
-        return self.n_rows
-
-    @property
-    def n_items(self) -> int:
-        return self.n_cols
 
     def sparse_parameters(self) -> list[torch.nn.Parameter]:
         """None: every parameter is stepped by plain Adam."""

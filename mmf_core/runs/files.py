@@ -153,8 +153,14 @@ def read_events(path: Path, since: int = 0) -> list[dict]:
         return []
     lines = data.split(b"\n")
     lines.pop()  # the part after the last newline: empty, or a line still being written
+    return parse_event_lines(lines[since:])
+
+
+def parse_event_lines(lines) -> list[dict]:
+    """One event per line (bytes); a line that is not a JSON object comes back as
+    ``{"event": "damaged_line"}``, so counts stay aligned with lines."""
     out = []
-    for raw in lines[since:]:
+    for raw in lines:
         try:
             ev = json.loads(raw)
         except ValueError:
@@ -204,3 +210,15 @@ def try_lock(path: Path) -> int | None:
 
 def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def tree_size(top) -> int:
+    """Bytes of the files under ``top`` (links not followed; files that vanish are skipped)."""
+    total = 0
+    for dirpath, _dirs, names in os.walk(top):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total

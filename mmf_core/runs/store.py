@@ -213,14 +213,7 @@ class RunStore:
     def size_bytes(self, run_id: str | None = None) -> int:
         """Bytes on disk of one run, or of the whole store."""
         top = self.root if run_id is None else self.root / self._resolve_id(run_id)
-        total = 0
-        for dirpath, _dirs, names in os.walk(top):
-            for name in names:
-                try:
-                    total += os.lstat(os.path.join(dirpath, name)).st_size
-                except OSError:
-                    pass
-        return total
+        return files.tree_size(top)
 
     def wait(self, run_id: str, timeout: float | None = None, *, on_event: Callable[[dict], None] | None = None,
              poll: float = 0.2) -> RunInfo:
