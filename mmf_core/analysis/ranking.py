@@ -25,7 +25,7 @@ import torch
 
 from mmf_core.data.build import _show
 from mmf_core.errors import MMFError
-from mmf_core.models.scoring import as_scorer
+from mmf_core.models.scoring import as_scorer, float_tensor
 
 
 # --------------------------------------------------------------------------- ids
@@ -159,7 +159,7 @@ def similar_items(B, data, item_id, n: int = 10) -> list[dict]:
     left out.
     """
     n = check_n(n)
-    B = torch.as_tensor(np.asarray(B, dtype=np.float32))
+    B = float_tensor(B)
     if B.shape[0] != data.n_items:
         raise MMFError(f"the factors cover {B.shape[0]} items but {data.name} has {data.n_items}; use matching data")
     i = item_index(data, item_id)

@@ -21,6 +21,12 @@ import torch
 from mmf_core.errors import MMFError
 
 
+def float_tensor(values) -> torch.Tensor:
+    """A float32 tensor of ``values``; read-only arrays (cached run outputs) are copied,
+    since torch cannot share memory it may not write."""
+    return torch.as_tensor(np.require(values, dtype=np.float32, requirements=["W"]))
+
+
 class FactorScorer:
     """``score(u, i) = mu + user_bias[u] + item_bias[i] + A[u] . B[i]``.
 
@@ -32,10 +38,10 @@ class FactorScorer:
     """
 
     def __init__(self, A, B, user_bias=None, item_bias=None, mu: float = 0.0):
-        self.A = torch.as_tensor(np.asarray(A, dtype=np.float32))
-        self.B = torch.as_tensor(np.asarray(B, dtype=np.float32))
-        self.user_bias = None if user_bias is None else torch.as_tensor(np.asarray(user_bias, dtype=np.float32)).reshape(-1)
-        self.item_bias = None if item_bias is None else torch.as_tensor(np.asarray(item_bias, dtype=np.float32)).reshape(-1)
+        self.A = float_tensor(A)
+        self.B = float_tensor(B)
+        self.user_bias = None if user_bias is None else float_tensor(user_bias).reshape(-1)
+        self.item_bias = None if item_bias is None else float_tensor(item_bias).reshape(-1)
         self.mu = float(mu)
         if self.A.shape[1] != self.B.shape[1]:
             raise MMFError(f"factor shapes do not match: A is {tuple(self.A.shape)}, B is {tuple(self.B.shape)}")
@@ -84,7 +90,7 @@ class ArrayScorer:
     """Scores from a fixed (n_users, n_items) array."""
 
     def __init__(self, scores):
-        self.scores = torch.as_tensor(np.asarray(scores, dtype=np.float32))
+        self.scores = float_tensor(scores)
         self.n_users, self.n_items = self.scores.shape
 
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
@@ -95,7 +101,7 @@ class PopularityScorer:
     """The popularity baseline: every user gets the item's interaction count as score."""
 
     def __init__(self, item_counts):
-        self.counts = torch.as_tensor(np.asarray(item_counts, dtype=np.float32)).reshape(-1)
+        self.counts = float_tensor(item_counts).reshape(-1)
         self.n_items = int(self.counts.shape[0])
 
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
