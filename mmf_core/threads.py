@@ -271,12 +271,16 @@ def work_from_argv(argv: list[str]) -> int | None:
     """:func:`work_size` of a command line's ``--batch_size`` and ``--R`` (before parsing)."""
     import argparse
 
-    p = argparse.ArgumentParser(add_help=False)
+    class Quiet(argparse.ArgumentParser):
+        def error(self, message):  # say nothing: the command's own parser reports it, in one line
+            raise ValueError(message)
+
+    p = Quiet(add_help=False)
     p.add_argument("--batch_size", default=None)
     p.add_argument("--R", default=None)
     try:
         known, _ = p.parse_known_args(argv)
-    except SystemExit:  # a malformed command line: the real parser will say so
+    except (ValueError, SystemExit):  # a malformed command line: the real parser will say so
         return None
 
     def whole(text):  # a malformed value (or a list, as identify-sweep's "4,8"): the real parser decides

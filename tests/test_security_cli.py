@@ -350,3 +350,15 @@ def test_drawn_flag_values_end_in_success_or_one_error_line(ml100k, case, value)
         else:
             for path in list(out.rglob("*.json")) + list(store.rglob("result.json")):
                 strict_json(path.read_text())
+
+
+@pytest.mark.parametrize("argv", [["complete", "--R"], ["complete", "--batch_size"], ["reconstruct", "--R", "--I", "4"]])
+def test_a_flag_without_its_value_is_one_error_line(argv):
+    """The thread policy peeks at --R and --batch_size before the command's parser runs: it
+    must not print a usage of its own (a second and third line on stderr)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "mmf_core", *argv], capture_output=True, text=True)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), done.stderr
