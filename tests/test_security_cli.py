@@ -362,3 +362,18 @@ def test_a_flag_without_its_value_is_one_error_line(argv):
     done = subprocess.run([sys.executable, "-m", "mmf_core", *argv], capture_output=True, text=True)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), done.stderr
+
+
+def test_output_into_a_closed_pipe_ends_without_a_traceback(tmp_path):
+    """`python -m mmf_core dataset FOLDER --json | true`: the reader is gone before the
+    first write (as `| head` leaves early)."""
+    import subprocess
+    import sys
+
+    from tests.helpers import write_ml100k
+
+    folder = tmp_path / "ml-100k"
+    write_ml100k(folder)
+    cmd = f"{sys.executable} -m mmf_core dataset {folder} --json | true"
+    done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
