@@ -61,8 +61,15 @@ def _emit(on_event, event):
         on_event(event)
 
 
-def _snapshot(model: torch.nn.Module) -> dict:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+def _snapshot(model: torch.nn.Module, into: dict | None = None) -> dict:
+    """A copy of the model's state; with ``into`` (an earlier snapshot), copied into its
+    tensors in place (no allocation: the dense fit snapshots on every improving epoch)."""
+    if into is None:
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        for k, v in model.state_dict().items():
+            into[k].copy_(v)
+    return into
 
 
 # ----------------------------------------------------------------------------------------
@@ -119,7 +126,7 @@ def fit_dense(
         total.backward()
         value = float(loss.detach())
         if value < best_loss:  # the loss belongs to the parameters before this step
-            best_loss, best_epoch, best_state = value, epoch, _snapshot(model)
+            best_loss, best_epoch, best_state = value, epoch, _snapshot(model, best_state)
         opt.step()
         if not math.isfinite(value):
             break
