@@ -2,35 +2,45 @@
 
 Why: this torch build runs its intra-op parallelism on libgomp, whose worker threads
 busy-wait ("spin") after every parallel op before they sleep (``GOMP_SPINCOUNT`` 300000
-by default, about 10 ms on our machines). On a quiet machine the spinning is what keeps the
-many small ops of a mini-batch step fast; when another process wants a core, the spinning
-threads keep it from the thread every op waits for, and a completion that takes 3.3 s
-quiet took 22.6 s next to ONE busy process on a 2-core machine (issue 14).
+by default, about 10 ms here). On a quiet machine that keeps the many small ops of a
+mini-batch step fast; when another process wants a core, every op waits for a thread the
+spinning ones keep off the cores: a completion that takes 3.3 s quiet took 22.6 s next to
+ONE busy process on a 2-core machine (issue 14).
 
-The policy (:func:`decide`, a pure function; ``bench/bench_contention.py`` measures it):
+The policy (:func:`decide`, a pure function), from measurements on that machine
+(``bench/bench_contention.py``; numbers in the README, "Threads"):
 
-* threads: every usable core (``os.sched_getaffinity``) minus the cores other processes
-  keep fully busy (at least one), so that contention costs the lost core and no more; a
-  step whose largest op is below torch's grain size (32768 elements: such ops run on one
-  thread anyway) gets one thread;
-* waiting: a short spin (``GOMP_SPINCOUNT`` :data:`SPIN_COUNT`) instead of libgomp's
-  300000, which keeps the quiet speed and bounds what a waiting thread can take from a
-  busy neighbour; on a machine that is already loaded at the start, ``OMP_WAIT_POLICY``
-  PASSIVE (sleep at once);
-* between epochs (:func:`between_epochs`, called by the training loops) the load is
-  measured again over the last second or more and the thread count follows it
-  (``torch.set_num_threads``); the wait behaviour cannot change once torch is imported.
+* threads: every usable core (``os.sched_getaffinity``, a cgroup CPU quota) minus the
+  cores other processes keep busy (one counts from half a core's use), at least one. Next
+  to one busy process on 2 cores, 1 thread trained MMF as fast as 1 thread does quiet
+  (3.45 s against 3.43 s), while torch's 2 spinning threads took 3.5x their quiet time; a
+  step whose largest op is below torch's grain size (32768 elements: such ops never use a
+  second thread) gets one thread;
+* waiting: libgomp's default spin, the fastest quiet: 2 passive threads were no faster
+  than 1 thread under contention and cost 1.6x quiet, and shorter spins (10000, 100000)
+  changed nothing beyond the noise once the thread count follows the load. Only when the
+  thread count is fixed (by the user) above the free cores does the policy choose
+  ``OMP_WAIT_POLICY=PASSIVE``;
+* while training, :func:`between_epochs` (called by the training loops, acting at most
+  every :data:`RECHECK_SECONDS`) measures the load again and follows it with
+  ``torch.set_num_threads``: a neighbour that starts mid-run costs about half a second of
+  spinning (3.53 s instead of 3.39 s when it was there from the start), and the core comes
+  back when it leaves. On a data set whose epochs take minutes the check waits for the
+  epoch's end.
 
 Overrides: ``MMF_THREADS=N`` (that many threads, no re-checks), ``MMF_THREADS=auto`` (the
 default), ``MMF_THREADS=off`` (leave torch and libgomp alone). ``OMP_NUM_THREADS`` /
 ``MKL_NUM_THREADS`` set by the user fix the thread count, ``OMP_WAIT_POLICY`` /
 ``GOMP_SPINCOUNT`` set by the user fix the wait behaviour. ``MMF_THREADS_VERBOSE=1``
-prints the decision (and later changes) on stderr.
+prints the decision and later changes on stderr. The thread count does not change
+completion results (same seed, same numbers at 1 and 2 threads), but LAPACK's SVD can
+differ in the last bits: ``MMF_THREADS=N`` makes a run's thread count independent of load.
 
 :func:`apply_thread_policy` must run before torch is imported: libgomp reads
-``OMP_WAIT_POLICY`` and ``GOMP_SPINCOUNT`` once, when torch loads it (tests/test_threads.py
-checks this). The variables it sets are listed in ``MMF_THREADS_APPLIED``, so a child
-process (a run-store worker) knows they were not the user's and decides for itself.
+``OMP_NUM_THREADS``, ``OMP_WAIT_POLICY`` and ``GOMP_SPINCOUNT`` once, when torch loads it
+(tests/test_threads.py checks this). The variables it sets are listed in
+``MMF_THREADS_APPLIED``, so a child process (a run-store worker) knows they were not the
+user's and decides for itself.
 
 This module imports neither torch nor numpy.
 """
@@ -43,10 +53,9 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
-SPIN_COUNT = 10_000  # GOMP_SPINCOUNT on a quiet machine; libgomp's own default is 300000
 TINY_WORK = 32_768  # torch's at::internal::GRAIN_SIZE: smaller ops never use a second thread
 BUSY_CORE = 0.5  # another process counts as holding a core when it uses at least this much of one
-RECHECK_SECONDS = 1.0  # the shortest window over which between_epochs measures the load
+RECHECK_SECONDS = 0.5  # the shortest window over which between_epochs() measures the load
 SAMPLE_SECONDS = 0.1  # the window of the measurement at the start
 MARKER = "MMF_THREADS_APPLIED"  # NAME=VALUE,... of the variables the policy set itself
 USER_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
@@ -57,15 +66,13 @@ class ThreadPolicy:
     """What :func:`decide` chose.
 
     threads: torch intra-op threads (None: leave torch's own choice, e.g. the user's
-    ``OMP_NUM_THREADS``); wait_policy: ``OMP_WAIT_POLICY`` to set (None: leave it);
-    spin_count: ``GOMP_SPINCOUNT`` to set (None: leave it); adaptive: re-check the load
-    between epochs; reason: one line for people and logs; warning: a bad override that was
-    ignored (None when all is well).
+    ``OMP_NUM_THREADS``); wait_policy: ``OMP_WAIT_POLICY`` to set (None: libgomp's default
+    or the user's); adaptive: follow the load while training (:func:`between_epochs`); reason:
+    one line for people and logs; warning: a bad override that was ignored, or None.
     """
 
     threads: int | None
     wait_policy: str | None
-    spin_count: int | None
     reason: str
     adaptive: bool = False
     warning: str | None = None
@@ -77,8 +84,6 @@ class ThreadPolicy:
             out["OMP_NUM_THREADS"] = str(self.threads)
         if self.wait_policy is not None:
             out["OMP_WAIT_POLICY"] = self.wait_policy
-        if self.spin_count is not None:
-            out["GOMP_SPINCOUNT"] = str(self.spin_count)
         return out
 
 
@@ -111,19 +116,28 @@ def threads_for(cores: int, others: float) -> int:
     return max(1, int(cores) - busy_others(others))
 
 
+def _first_int(*values) -> int | None:
+    for v in values:
+        try:
+            return int(str(v).split(",")[0])
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
 def decide(cores: int, others: float, work: int | None = None, env: Mapping[str, str] | None = None) -> ThreadPolicy:
     """The thread policy for training now.
 
-    cores: usable cores (len(os.sched_getaffinity(0))); others: cores' worth of CPU that
-    other processes used lately (:func:`others_load`); work: elements of the largest op
-    of one training step (:func:`work_size`; None when unknown); env: the environment
-    (os.environ) for the overrides.
+    cores: usable cores (:func:`usable_cores`); others: cores' worth of CPU that other
+    processes use (:func:`others_load`); work: elements of the largest op of one training
+    step (:func:`work_size`; None when unknown, which counts as big); env: the environment
+    (os.environ) with the overrides.
     """
     env = {} if env is None else env
     cores = max(1, int(cores))
     mode = env.get("MMF_THREADS", "").strip().lower() or "auto"
     if mode in ("off", "torch", "none"):
-        return ThreadPolicy(None, None, None, "MMF_THREADS=off: torch's own thread and wait settings")
+        return ThreadPolicy(None, None, "MMF_THREADS=off: torch's own thread and wait settings")
     warning, fixed = None, None
     if mode != "auto":
         try:
@@ -134,31 +148,33 @@ def decide(cores: int, others: float, work: int | None = None, env: Mapping[str,
             warning = f"MMF_THREADS={env['MMF_THREADS']!r} is not a whole number >= 1, auto or off; using auto"
             fixed = None
     user = user_settings(env)
-    busy = busy_others(others)
-    load = f"{others:.1f} cores busy with other work of {cores} usable"
+    free = threads_for(cores, others)
+    load = f"{others:.1f} of {cores} usable cores busy with other work"
 
-    if "OMP_WAIT_POLICY" in user or "GOMP_SPINCOUNT" in user:
-        wait_policy, spin = None, None
-        wait_why = "wait as " + ", ".join(f"{k}={user[k]}" for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in user)
-    elif busy:
-        wait_policy, spin, wait_why = "PASSIVE", 0, "passive waiting (the machine is loaded)"
-    else:
-        wait_policy, spin, wait_why = None, SPIN_COUNT, f"spin {SPIN_COUNT} before sleeping"
-
-    adaptive = False
+    adaptive, expect = False, None  # expect: the count torch will run with, if known
     if fixed is not None:
         threads, why = fixed, f"MMF_THREADS={fixed}"
     elif "OMP_NUM_THREADS" in user or "MKL_NUM_THREADS" in user:
         threads = None
+        expect = _first_int(user.get("OMP_NUM_THREADS"), user.get("MKL_NUM_THREADS"))
         why = ", ".join(f"{k}={user[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in user) + " set by the user"
     elif work is not None and work < TINY_WORK:
         threads, why = 1, f"tiny work ({work} elements per op < {TINY_WORK})"
     else:
-        threads, adaptive = threads_for(cores, others), cores > 1
-        why = f"{threads} of {cores} cores"
+        threads, adaptive = free, cores > 1
+        why = f"{threads} of {cores} cores, following the load"
+    expect = threads if threads is not None else expect
+
+    if "OMP_WAIT_POLICY" in user or "GOMP_SPINCOUNT" in user:
+        wait_policy = None
+        wait_why = "wait as " + ", ".join(f"{k}={user[k]}" for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in user)
+    elif not adaptive and expect is not None and expect > free:
+        wait_policy, wait_why = "PASSIVE", f"passive waiting ({expect} threads > {free} free cores)"
+    else:
+        wait_policy, wait_why = None, "libgomp's default spin"
     count = "torch's thread count" if threads is None else f"{threads} thread{'s' if threads != 1 else ''}"
     reason = f"{count}, {wait_why} ({why}; {load})"
-    return ThreadPolicy(threads, wait_policy, spin, reason, adaptive=adaptive, warning=warning)
+    return ThreadPolicy(threads, wait_policy, reason, adaptive=adaptive, warning=warning)
 
 
 # ----------------------------------------------------------------------------------------
@@ -303,6 +319,7 @@ class _State:
     last: _Sample
     verbose: bool
     reported: bool = False
+    training: bool = False
 
 
 _STATE: _State | None = None
@@ -334,11 +351,11 @@ def apply_thread_policy(work: int | None = None, *, env=None, cores: int | None 
     """Decide and apply the thread policy for training in this process.
 
     Before torch is imported it sets the chosen ``OMP_NUM_THREADS`` / ``OMP_WAIT_POLICY``
-    / ``GOMP_SPINCOUNT`` in ``env`` (default ``os.environ``; never a variable the user set)
-    and records them in ``MMF_THREADS_APPLIED``; once torch is imported it can only set the
-    thread count (``torch.set_num_threads``) and the reason says so. ``cores`` and
-    ``others`` replace the measurements (tests, callers that measured already). Returns
-    the policy; later :func:`between_epochs` calls follow the load when it is adaptive.
+    in ``env`` (default ``os.environ``) and records them in ``MMF_THREADS_APPLIED``; once
+    torch is imported it can only set the thread count (``torch.set_num_threads``) and the
+    reason says so. ``cores`` and ``others`` replace the measurements (tests, callers that
+    measured already). Returns the policy; :func:`between_epochs` then follows the load
+    when the policy is adaptive.
     """
     global _STATE
     env = os.environ if env is None else env
@@ -352,9 +369,9 @@ def apply_thread_policy(work: int | None = None, *, env=None, cores: int | None 
     else:
         if policy.threads is not None:
             torch.set_num_threads(policy.threads)
-        if policy.wait_policy is not None or policy.spin_count is not None:
-            policy = ThreadPolicy(policy.threads, None, None, policy.reason + "; torch was already imported, so the "
-                                  "wait behaviour stays as it was", policy.adaptive, policy.warning)
+        if policy.wait_policy is not None:
+            policy = ThreadPolicy(policy.threads, None, policy.reason + "; torch was already imported, so the wait "
+                                  "behaviour stays as it was", policy.adaptive, policy.warning)
     verbose = env.get("MMF_THREADS_VERBOSE", "").strip() not in ("", "0")
     _STATE = _State(policy, cores, policy.threads, start, verbose)
     if verbose:
@@ -363,10 +380,11 @@ def apply_thread_policy(work: int | None = None, *, env=None, cores: int | None 
 
 
 def between_epochs() -> None:
-    """Called by the training loops between epochs: when the policy is adaptive and at
-    least :data:`RECHECK_SECONDS` passed, measure the other processes' load since the last
-    check and set torch's thread count to match. Cheap (one read of /proc/stat); a no-op
-    when no policy was applied."""
+    """Called by the training loops between epochs: when the policy is adaptive and
+    :data:`RECHECK_SECONDS` passed since the last measurement, measure the other
+    processes' load over that window and set torch's thread count to match. Costs a clock
+    read when not due and one read of /proc/stat when due; a no-op when no policy was
+    applied in this process."""
     st = _STATE
     if st is None:
         return
@@ -377,6 +395,9 @@ def between_epochs() -> None:
         st.reported = True
         _say(f"torch runs {torch.get_num_threads()} intra-op thread(s)")
     if not st.policy.adaptive:
+        return
+    if not st.training:  # the first call: measure from here (not over the start-up or a wait in the run queue)
+        st.training, st.last = True, _sample()
         return
     if time.monotonic() - st.last.wall < RECHECK_SECONDS:
         return
@@ -391,3 +412,8 @@ def between_epochs() -> None:
         if st.verbose:
             _say(f"{st.threads} -> {want} threads ({others:.1f} cores busy with other work)")
         st.threads = want
+
+
+def current_policy() -> ThreadPolicy | None:
+    """The policy :func:`apply_thread_policy` applied in this process (None if none)."""
+    return None if _STATE is None else _STATE.policy

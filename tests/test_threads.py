@@ -18,7 +18,7 @@ import pytest
 
 from mmf_core import threads
 from mmf_core.experiments import ExperimentResult
-from mmf_core.threads import SPIN_COUNT, TINY_WORK, ThreadPolicy, decide
+from mmf_core.threads import TINY_WORK, ThreadPolicy, decide
 from tests.helpers import planted_csv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,22 +30,22 @@ BIG = 4096 * 256  # a completion step at R=256, batch 4096
 # ----------------------------------------------------------------------------------------
 # the decision
 # ----------------------------------------------------------------------------------------
-def test_quiet_machine_uses_every_core_and_the_short_spin():
+def test_quiet_machine_uses_every_core_and_libgomps_own_spin():
     p = decide(cores=4, others=0.1, work=BIG, env={})
-    assert (p.threads, p.wait_policy, p.spin_count, p.adaptive, p.warning) == (4, None, SPIN_COUNT, True, None)
-    assert p.env() == {"OMP_NUM_THREADS": "4", "GOMP_SPINCOUNT": str(SPIN_COUNT)}
-    assert "4 of 4 cores" in p.reason
+    assert (p.threads, p.wait_policy, p.adaptive, p.warning) == (4, None, True, None)
+    assert p.env() == {"OMP_NUM_THREADS": "4"}
+    assert "4 of 4 cores" in p.reason and "default spin" in p.reason
 
 
 def test_unknown_work_counts_as_big():
     assert decide(cores=2, others=0.0, work=None, env={}).threads == 2
 
 
-def test_a_busy_neighbour_takes_a_core_and_the_threads_stop_spinning():
+def test_a_busy_neighbour_takes_a_core():
     p = decide(cores=2, others=1.0, work=BIG, env={})
-    assert p.threads == 1 and p.spin_count == 0 and p.wait_policy == "PASSIVE" and p.adaptive
-    assert "passive" in p.reason and "1.0 cores busy" in p.reason
-    assert p.env() == {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "0"}
+    assert (p.threads, p.wait_policy, p.adaptive) == (1, None, True)
+    assert "1.0 of 2 usable cores busy" in p.reason
+    assert p.env() == {"OMP_NUM_THREADS": "1"}
 
 
 def test_busy_cores_are_counted_from_half_a_core_and_at_least_one_thread_stays():
@@ -61,26 +61,31 @@ def test_tiny_work_runs_on_one_thread():
     assert decide(cores=4, others=0.0, work=TINY_WORK, env={}).threads == 4
 
 
-def test_the_users_thread_count_is_left_to_torch():
+def test_the_users_thread_count_is_left_to_torch_and_waits_passively_when_it_overbooks():
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         p = decide(cores=4, others=0.0, work=BIG, env={name: "3"})
-        assert p.threads is None and not p.adaptive and f"{name}=3 set by the user" in p.reason
-        assert "OMP_NUM_THREADS" not in p.env()
-        assert p.spin_count == SPIN_COUNT  # the wait is still ours
+        assert p.threads is None and p.wait_policy is None and not p.adaptive
+        assert f"{name}=3 set by the user" in p.reason and p.env() == {}
+    loaded = decide(cores=2, others=1.0, work=BIG, env={"OMP_NUM_THREADS": "2"})
+    assert loaded.threads is None and loaded.wait_policy == "PASSIVE" and "2 threads > 1 free" in loaded.reason
+    assert loaded.env() == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert decide(cores=2, others=1.0, work=BIG, env={"OMP_NUM_THREADS": "1"}).wait_policy is None
 
 
 def test_the_users_wait_settings_are_left_alone():
     for name, value in (("OMP_WAIT_POLICY", "ACTIVE"), ("GOMP_SPINCOUNT", "5")):
-        p = decide(cores=2, others=1.0, work=BIG, env={name: value})
-        assert p.wait_policy is None and p.spin_count is None and f"{name}={value}" in p.reason
-        assert set(p.env()) == {"OMP_NUM_THREADS"}  # the count is still ours
+        p = decide(cores=2, others=1.0, work=BIG, env={name: value, "MMF_THREADS": "2"})
+        assert p.wait_policy is None and f"{name}={value}" in p.reason
+        assert p.env() == {"OMP_NUM_THREADS": "2"}
 
 
 def test_mmf_threads_overrides():
-    p = decide(cores=2, others=1.0, work=BIG, env={"MMF_THREADS": "3", "OMP_NUM_THREADS": "1"})
+    p = decide(cores=2, others=0.0, work=BIG, env={"MMF_THREADS": "3", "OMP_NUM_THREADS": "1"})
     assert p.threads == 3 and not p.adaptive and "MMF_THREADS=3" in p.reason
+    assert p.wait_policy == "PASSIVE"  # 3 threads on 2 cores: do not spin
+    assert decide(cores=2, others=0.0, work=BIG, env={"MMF_THREADS": "2"}).wait_policy is None
     off = decide(cores=2, others=1.0, work=BIG, env={"MMF_THREADS": "off"})
-    assert off == ThreadPolicy(None, None, None, off.reason) and off.env() == {}
+    assert off == ThreadPolicy(None, None, off.reason) and off.env() == {}
     assert decide(cores=2, others=0.0, work=BIG, env={"MMF_THREADS": "auto"}).threads == 2
     for bad in ("0", "many", "-2"):
         p = decide(cores=2, others=0.0, work=BIG, env={"MMF_THREADS": bad})
@@ -88,11 +93,11 @@ def test_mmf_threads_overrides():
 
 
 def test_variables_an_earlier_policy_set_are_not_the_users():
-    inherited = {"OMP_NUM_THREADS": "1", "GOMP_SPINCOUNT": "0", "OMP_WAIT_POLICY": "PASSIVE",
-                 "MMF_THREADS_APPLIED": "GOMP_SPINCOUNT=0,OMP_NUM_THREADS=1,OMP_WAIT_POLICY=PASSIVE"}
+    inherited = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE",
+                 "MMF_THREADS_APPLIED": "OMP_NUM_THREADS=1,OMP_WAIT_POLICY=PASSIVE"}
     assert threads.user_settings(inherited) == {}
     p = decide(cores=2, others=0.0, work=BIG, env=inherited)
-    assert p.threads == 2 and p.spin_count == SPIN_COUNT
+    assert p.threads == 2 and p.wait_policy is None and p.adaptive
     changed = {**inherited, "OMP_NUM_THREADS": "2"}  # the user changed it after the parent set it
     assert threads.user_settings(changed) == {"OMP_NUM_THREADS": "2"}
 
@@ -115,6 +120,21 @@ def test_load_measurement_subtracts_this_process():
     assert threads.others_load(0.02) >= 0.0
 
 
+def test_set_env_keeps_the_users_variables_and_drops_the_parents_unwanted_ones():
+    env = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "7",
+           "MMF_THREADS_APPLIED": "OMP_WAIT_POLICY=PASSIVE"}  # OMP_NUM_THREADS, GOMP_SPINCOUNT: the user's
+    p = decide(cores=2, others=0.0, work=BIG, env=env)
+    assert p.threads is None and p.wait_policy is None
+    threads.set_env(p, env)
+    assert env == {"OMP_NUM_THREADS": "1", "GOMP_SPINCOUNT": "7"}
+    env = {"MMF_THREADS": "off", "OMP_NUM_THREADS": "2", "MMF_THREADS_APPLIED": "OMP_NUM_THREADS=2"}
+    threads.set_env(decide(cores=2, others=0.0, work=BIG, env=env), env)
+    assert env == {"MMF_THREADS": "off"}
+    env = {"MMF_THREADS": "3", "OMP_NUM_THREADS": "1"}  # MMF_THREADS=N wins the count
+    threads.set_env(decide(cores=4, others=0.0, work=BIG, env=env), env)
+    assert env == {"MMF_THREADS": "3", "OMP_NUM_THREADS": "3", "MMF_THREADS_APPLIED": "OMP_NUM_THREADS=3"}
+
+
 # ----------------------------------------------------------------------------------------
 # the environment it leaves (in a child process: torch must not be imported yet)
 # ----------------------------------------------------------------------------------------
@@ -131,68 +151,73 @@ def _gomp(stderr: str) -> dict[str, str]:
     return dict(re.findall(r"^\s+(\w+) = '([^']*)'", stderr, re.M))
 
 
-def test_libgomp_reads_the_wait_settings_when_torch_is_imported_not_later():
+def test_libgomp_reads_the_wait_policy_when_torch_is_imported_not_later():
     code = ("import os\n"
-            "os.environ['GOMP_SPINCOUNT'] = '1234'\n"
+            "os.environ['OMP_WAIT_POLICY'] = 'PASSIVE'\n"
             "import torch\n"
-            "os.environ['GOMP_SPINCOUNT'] = '99'\n"
+            "os.environ['OMP_WAIT_POLICY'] = 'ACTIVE'\n"
             "torch.ones(1)\n")
     seen = _gomp(_python(code, {"OMP_DISPLAY_ENV": "VERBOSE"}).stderr)
-    assert seen["GOMP_SPINCOUNT"] == "1234"
+    assert seen["GOMP_SPINCOUNT"] == "0"  # passive: no spinning (ACTIVE would be 30000000000)
+    default = _gomp(_python("import torch", {"OMP_DISPLAY_ENV": "VERBOSE"}).stderr)
+    assert default["GOMP_SPINCOUNT"] == "300000"
 
 
-@pytest.mark.parametrize("others, spin, count", [(0.0, str(SPIN_COUNT), "2"), (1.0, "0", "1")])
-def test_apply_sets_the_environment_before_torch_starts(others, spin, count):
+@pytest.mark.parametrize("others, mmf_threads, count, spin", [(0.0, "auto", "2", "300000"), (1.0, "auto", "1", "300000"),
+                                                              (1.0, "2", "2", "0")])
+def test_apply_sets_the_environment_before_torch_starts(others, mmf_threads, count, spin):
     code = ("import os, sys\n"
             "from mmf_core import threads\n"
             f"p = threads.apply_thread_policy(work=None, cores=2, others={others})\n"
             "assert 'torch' not in sys.modules\n"
             "import torch\n"
             "print(torch.get_num_threads(), os.environ['MMF_THREADS_APPLIED'])\n")
-    proc = _python(code, {"OMP_DISPLAY_ENV": "VERBOSE"})
+    proc = _python(code, {"OMP_DISPLAY_ENV": "VERBOSE", "MMF_THREADS": mmf_threads})
     assert proc.returncode == 0, proc.stderr
     seen = _gomp(proc.stderr)
-    assert seen["GOMP_SPINCOUNT"] == spin and seen["OMP_NUM_THREADS"] == count
+    assert seen["OMP_NUM_THREADS"] == count and seen["GOMP_SPINCOUNT"] == spin
     got, applied = proc.stdout.split()
-    assert got == count and f"OMP_NUM_THREADS={count}" in applied and f"GOMP_SPINCOUNT={spin}" in applied
+    assert got == count and f"OMP_NUM_THREADS={count}" in applied
+    assert ("OMP_WAIT_POLICY=PASSIVE" in applied) == (spin == "0")
 
 
-def test_set_env_keeps_the_users_variables_and_drops_the_parents_unwanted_ones():
-    env = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "0",
-           "MMF_THREADS_APPLIED": "GOMP_SPINCOUNT=0,OMP_WAIT_POLICY=PASSIVE"}  # OMP_NUM_THREADS is the user's
-    p = decide(cores=2, others=0.0, work=BIG, env=env)
-    assert p.threads is None and p.spin_count == SPIN_COUNT
-    threads.set_env(p, env)
-    assert env == {"OMP_NUM_THREADS": "1", "GOMP_SPINCOUNT": str(SPIN_COUNT),
-                   "MMF_THREADS_APPLIED": f"GOMP_SPINCOUNT={SPIN_COUNT}"}
-    env = {"MMF_THREADS": "off", "GOMP_SPINCOUNT": "0", "MMF_THREADS_APPLIED": "GOMP_SPINCOUNT=0"}
-    threads.set_env(decide(cores=2, others=0.0, work=BIG, env=env), env)
-    assert env == {"MMF_THREADS": "off"}
-    env = {"MMF_THREADS": "3", "OMP_NUM_THREADS": "1", "GOMP_SPINCOUNT": "7"}  # MMF_THREADS=N wins the count
-    threads.set_env(decide(cores=2, others=0.0, work=BIG, env=env), env)
-    assert env == {"MMF_THREADS": "3", "OMP_NUM_THREADS": "3", "GOMP_SPINCOUNT": "7",
-                   "MMF_THREADS_APPLIED": "OMP_NUM_THREADS=3"}
+class _Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def monotonic(self):
+        return self.t
 
 
 def test_between_epochs_follows_the_load(monkeypatch):
     import torch
 
-    before = torch.get_num_threads()
-    samples = iter([threads._Sample(0.0, 0.0, 0.0),      # at apply
-                    threads._Sample(2.0, 4.0, 2.0),      # 1 core of others over 2 s
-                    threads._Sample(4.0, 6.0, 4.0)])     # none
-    monkeypatch.setattr(threads, "_sample", lambda: next(samples))  # the real clock is past wall 2.0 + 1 s
+    clock, cpu = _Clock(), {"all": 0.0, "own": 0.0}
+    monkeypatch.setattr(threads, "time", clock)
+    monkeypatch.setattr(threads, "_sample", lambda: threads._Sample(clock.t, cpu["all"], cpu["own"]))
+    monkeypatch.setattr(threads, "_STATE", None)
     set_to = []
     monkeypatch.setattr(torch, "set_num_threads", set_to.append)
-    try:
-        threads.apply_thread_policy(work=BIG, env={}, cores=2, others=0.0)  # torch imported: count only
-        assert set_to == [2]
+
+    def epoch(seconds, ours, others):
+        clock.t += seconds
+        cpu["own"] += ours * seconds
+        cpu["all"] += (ours + others) * seconds
         threads.between_epochs()
-        threads.between_epochs()
-        assert set_to == [2, 1, 2]
-    finally:
-        monkeypatch.setattr(threads, "_STATE", None)
-    assert torch.get_num_threads() == before
+        return list(set_to)
+
+    threads.apply_thread_policy(work=BIG, env={}, cores=2, others=0.0)  # torch is imported: the count only
+    assert set_to == [2] and threads.current_policy().adaptive
+    assert epoch(30.0, 1.0, 2.0) == [2]  # the first epoch: start-up (or a queue wait) is not measured
+    assert epoch(0.3, 2.0, 1.0) == [2]  # not due yet
+    assert epoch(0.3, 1.4, 0.6) == [2, 1]  # 0.8 cores of others over the window: one core is lost
+    assert epoch(0.6, 1.0, 1.0) == [2, 1]
+    assert epoch(0.6, 1.0, 0.0) == [2, 1, 2]  # the neighbour left
+    assert epoch(60.0, 2.0, 0.7) == [2, 1, 2, 1]  # a long epoch is a window too
+
+    set_to.clear()
+    threads.apply_thread_policy(work=BIG, env={"MMF_THREADS": "2"}, cores=2, others=0.0)
+    assert epoch(0.6, 1.0, 1.0) == [2] and epoch(0.6, 1.0, 1.0) == [2]  # a fixed count stays
 
 
 # ----------------------------------------------------------------------------------------
@@ -221,7 +246,7 @@ def test_the_cli_applies_the_policy_before_torch_starts(ratings_csv, tmp_path):
     assert "threads: torch runs 1 intra-op thread(s)" in lines
     seen = _gomp(proc.stderr)
     assert seen["OMP_NUM_THREADS"] == "1"
-    assert seen["GOMP_SPINCOUNT"] == ("0" if "passive" in lines[0] else str(SPIN_COUNT))
+    assert seen["GOMP_SPINCOUNT"] == "300000"  # one thread: libgomp's own wait
 
     # R=8: 8192 elements per op, one thread; a bad MMF_THREADS is a warning, and auto decides
     tiny = _cli([*argv[:4], "8", *argv[5:]], {"MMF_THREADS_VERBOSE": "1", "MMF_THREADS": "lots"}, tmp_path)
@@ -248,7 +273,7 @@ def run(params: dict, ctx) -> ExperimentResult:
     import torch
 
     return ExperimentResult(result={"torch_threads": torch.get_num_threads(),
-                                    "spin": os.environ.get("GOMP_SPINCOUNT"),
+                                    "wait": os.environ.get("OMP_WAIT_POLICY"),
                                     "applied": os.environ.get("MMF_THREADS_APPLIED")}, arrays={})
 
 
@@ -269,7 +294,7 @@ def test_the_worker_applies_the_policy_and_logs_it(tmp_path, monkeypatch):
     assert line.startswith("threads: 1 thread, ") and "MMF_THREADS=1" in line
     result = store.result(h.id)
     assert result["torch_threads"] == 1 and "OMP_NUM_THREADS=1" in result["applied"]
-    assert result["spin"] == ("0" if "passive" in line else str(SPIN_COUNT))
+    assert result["wait"] is None
 
     monkeypatch.setenv("MMF_THREADS", "auto")  # tiny work: one thread, decided in the worker
     h = store.submit("threadprobe", {"R": 4})
