@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import serving, sidebar
+from dashboard import serving, sidebar, ui
 from dashboard.nav import navigation
 
-st.set_page_config(page_title="MMF Studio", page_icon=":material/grid_view:", layout="wide",
+st.set_page_config(page_title="MMF Studio", page_icon=ui.page_icon(), layout="wide",
                    initial_sidebar_state="expanded")
 serving.guard()  # usage statistics off; no page when the server listens beyond this machine by accident
 
 nav = navigation()
-sidebar.render()
-nav.run()
+sidebar.render(nav.run)  # the store summary is drawn after the page: it counts what the page did

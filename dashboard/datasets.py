@@ -43,6 +43,21 @@ def save_upload(data: bytes, filename: str, ratings, label: str) -> dict:
     return _catalog().save_upload(data, filename, ratings, label)
 
 
+def local_movielens(name: str) -> Path | None:
+    """Where the MovieLens data set ``name`` already is on this machine, or None: looked up
+    (as :mod:`mmf_core.data.resolve` looks up names) in each folder the server may read
+    (:func:`mmf_core.data.roots.allowed_roots`: ``$MMF_DATA_DIR``, the download cache, the
+    folders of ``$MMF_DATA_ROOTS`` / ``--data-dir``), in that order."""
+    from mmf_core.data.resolve import resolve
+    from mmf_core.data.roots import allowed_roots
+
+    for root in allowed_roots():
+        found = resolve(name, data_dir=root)
+        if found is not None and found.files:
+            return Path(found.path).absolute()
+    return None
+
+
 def register_source(source: str, ratings, label: str, origin: str) -> dict:
     """Remember a name or server path (not copied) as a saved data set."""
     return _catalog().register_source(source, ratings, label, origin)

@@ -65,6 +65,49 @@ DEMOS = (
 )
 
 
+SWITCH_KEY = "_demo_data_switch"  # session state: the data set a demo replaced as the current one
+
+
 def launch(demo: Demo) -> list[str]:
-    """Submit the demo's specs; the run ids (finished runs are reused)."""
-    return [runstore.submit(kind, params) for kind, params in demo.specs()]
+    """Submit the demo's specs; the run ids (finished runs are reused). A demo that brings
+    its own data set makes it the current one on every page; the one current before is
+    remembered for :func:`data_switch` and :func:`restore_data`."""
+    import streamlit as st
+
+    from dashboard import dataview
+
+    before = dataview.current()
+    ids = [runstore.submit(kind, params) for kind, params in demo.specs()]
+    after = dataview.current()
+    if after is not None and (before is None or before["id"] != after["id"]):
+        st.session_state[SWITCH_KEY] = {"demo": demo.key, "before": before["id"] if before else None,
+                                        "after": after["id"]}
+    return ids
+
+
+def data_switch() -> dict | None:
+    """While a demo's data set is still the current one: ``{"demo": its key, "after": that
+    data set's metadata, "before": the one current before the demo (None: none was)}``."""
+    import streamlit as st
+
+    from dashboard import datasets, dataview
+
+    sw = st.session_state.get(SWITCH_KEY)
+    cur = dataview.current()
+    if not sw or cur is None or cur["id"] != sw["after"]:
+        return None
+    return {"demo": sw["demo"], "after": cur, "before": datasets.get(sw["before"]) if sw["before"] else None}
+
+
+def restore_data() -> None:
+    """Make the data set that was current before the demo the current one again."""
+    import streamlit as st
+
+    from dashboard import datasets, dataview, state
+
+    before = (st.session_state.pop(SWITCH_KEY, None) or {}).get("before")
+    meta = datasets.get(before) if before else None
+    if meta is not None:
+        dataview.set_current(meta)
+    else:
+        state.set_value("data", None)

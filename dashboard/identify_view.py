@@ -13,7 +13,7 @@ def scores_table(runs: list[dict], results: dict[str, dict]) -> pd.DataFrame:
         if not res or "MF" not in res or "MMF" not in res:
             continue
         p = run["params"]
-        rows.append({"data": p.get("data", "blockdiag"), "seeds": f"{p['seed_a']} & {p['seed_b']}",
+        rows.append({"data": DATA_WORDS.get(p.get("data", "blockdiag"), p.get("data")), "seeds": f"{p['seed_a']} & {p['seed_b']}",
                      "MF matched": res["MF"]["score"], "MMF matched": res["MMF"]["score"],
                      "MF raw": res["MF"]["raw_score"], "MMF raw": res["MMF"]["raw_score"],
                      "MF subspace": res["MF"].get("subspace"), "MMF subspace": res["MMF"].get("subspace"),
@@ -105,7 +105,7 @@ def sweep_table(rows: list[dict]) -> pd.DataFrame:
     keys = varying_keys(rows)
     out = []
     for r in rows:
-        row = {k: r["settings"][k] for k in keys}
+        row = {SETTING_NAMES.get(k, k): value_words(k, r["settings"][k]) for k in keys}
         row["pairs"] = r["pairs"]
         for m in ("MF", "MMF"):
             for s in ("raw", "matched", "subspace"):
@@ -122,7 +122,59 @@ def score_bars(rows: list[dict], x: str, score: str) -> pd.DataFrame:
     keys = [k for k in varying_keys(rows) if k != x]
     out = []
     for r in rows:
-        label = str(r["settings"][x]) + "".join(f", {k}={r['settings'][k]}" for k in keys)
+        label = value_words(x, r["settings"][x]) + "".join(f", {SETTING_NAMES.get(k, k)} "
+                                                            f"{value_words(k, r['settings'][k])}" for k in keys)
         for m in ("MF", "MMF"):
             out.append({x: label, "model": m, "score": r[m][score]["mean"]})
     return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------------------------ words and the form
+#: words for the spec's ``data`` choices and for the page's mask-shift choices
+DATA_WORDS = {"planted_mmf": "planted MMF truth (known masks)", "planted_mf": "planted MF truth",
+              "blockdiag": "block-diagonal (the reference)"}
+SHIFT_WORDS = {"fixed": "fixed, shared by both runs", "random": "random per run", "learned": "learned per run",
+               "shared-learned": "learned from a shared start"}
+
+
+def setting_words(settings: dict, keys: list[str]) -> str:
+    """A setting's varying ``keys`` in words: ``data: planted MMF truth (known masks), mask
+    shifts: fixed, shared by both runs``."""
+    return ", ".join(f"{SETTING_NAMES.get(k, k)}: {value_words(k, settings[k])}" for k in keys)
+
+
+#: a setting of the sweep (:data:`mmf_core.identify_sweep.SETTING_KEYS`) in words
+SETTING_NAMES = {"data": "data", "shifts": "mask shifts", "noise": "noise", "mask_mode": "mask family",
+                 "I": "rows I", "J": "columns J", "R": "rank R", "K": "K", "epochs": "epochs", "lr": "learning rate",
+                 "num_blocks": "blocks", "data_seed": "data seed", "fixed_mask_seed": "seed of the shared shifts"}
+
+
+def value_words(key: str, value) -> str:
+    """A setting's value in words (the data and mask-shift choices; other values as they are)."""
+    return str({"data": DATA_WORDS, "shifts": SHIFT_WORDS}.get(key, {}).get(value, value))
+
+
+def pairs_text(pairs) -> str:
+    """``[(101, 202), (303, 404)]`` -> ``"101-202, 303-404"`` (how the form writes seed pairs)."""
+    return ", ".join(f"{a}-{b}" for a, b in pairs)
+
+
+def form_values(params_list: list[dict]) -> dict:
+    """What the Identifiability form shows for the runs on screen (canonical ``identify``
+    params, one per seed pair and data): the spec's settings of the main comparison (the
+    data that is not the reference's contrast), its mask shifts, its seed pairs in order,
+    and whether the block-diagonal contrast ran beside it. ``{}`` for no runs."""
+    from dashboard import forms
+    from mmf_core.experiments import identify
+    from mmf_core.identify_sweep import shifts_of
+
+    full = [{**identify.OPTIONAL, **p} for p in params_list if isinstance(p, dict)]
+    if not full:
+        return {}
+    datas = list(dict.fromkeys(p["data"] for p in full))
+    main = next((d for d in datas if d != "blockdiag"), datas[0])
+    mine = [p for p in full if p["data"] == main]
+    out = forms.values_from_runs(identify.SPEC, mine[:1])
+    out.update(shifts=shifts_of(mine[0]), pairs=pairs_text(dict.fromkeys((p["seed_a"], p["seed_b"]) for p in mine)),
+               contrast=main != "blockdiag" and "blockdiag" in datas)
+    return out

@@ -58,7 +58,7 @@ def submit(kind: str, params: dict) -> str:
 
 
 def info(run_id: str) -> dict:
-    """The run's summary: id, kind, status, params, created_at, seconds, message (``n_events``
+    """The run's summary: id, name (:func:`label`), kind, status, params, created_at, seconds, message (``n_events``
     is not counted: :func:`poll_events` has the events). Served from the server's view of
     the store when the run is finished and its ``status.json`` did not change."""
     view = _view()
@@ -68,13 +68,47 @@ def info(run_id: str) -> dict:
     return store().get(run_id, count_events=False).to_dict()  # a prefix, or the store's error
 
 
-def list_runs(kind: str | None = None) -> list[dict]:
+def list_runs(kind: str | None = None, search: str | None = None) -> list[dict]:
     """Every run, newest first, as dicts (see :func:`info`), from the server's view of the
-    store: only runs whose ``status.json`` changed, and active runs, are read again."""
+    store: only runs whose ``status.json`` changed, and active runs, are read again.
+    ``search``: only runs whose name or id holds it (case and blanks ignored)."""
     view = _view()
     with view.lock:
         runs = view.listing()
-    return [dict(r) for r in runs if not kind or r.get("kind") == kind]
+    needle = " ".join((search or "").split()).lower()
+    return [dict(r) for r in runs if (not kind or r.get("kind") == kind)
+            and (not needle or needle in f"{label(r)}\n{r.get('id')}".lower())]
+
+
+# --- names: what a person reads where a run is shown ----------------------------------
+
+def label(run: dict) -> str:
+    """What to show for a run anywhere on a page: its readable name (given by a user, else
+    derived from its settings, :mod:`mmf_core.runs.names`); the id stays in the data and is
+    one click away (:func:`id_help`)."""
+    return str(run.get("name") or run.get("id") or "?")
+
+
+def labels(runs: list[dict]) -> dict[str, str]:
+    """``{run id: label}`` for runs shown together (a select box, a legend): two runs with
+    the same name get the start of their id's key after it, so every label is unique."""
+    out = {r["id"]: label(r) for r in runs}
+    seen: dict[str, int] = {}
+    for text in out.values():
+        seen[text] = seen.get(text, 0) + 1
+    return {rid: (f"{text} ({rid.rsplit('-', 1)[-1][:6]})" if seen[text] > 1 else text) for rid, text in out.items()}
+
+
+def id_help(run: dict) -> str:
+    """A tooltip naming the run's id (to copy into ``python -m mmf_core runs show ID``)."""
+    return f"Run id: `{run.get('id')}` ({run.get('kind')}) · `python -m mmf_core runs show {run.get('id')}`"
+
+
+def rename(run_id: str, name: str | None) -> dict:
+    """Give a run a name (None: back to the derived one); its new summary. MMFError in one
+    line for an empty or over-long name. Every page sees the new name at once (the server's
+    view of the store watches ``name.json`` next to ``status.json``)."""
+    return store().rename(run_id, name).to_dict()
 
 
 def events(run_id: str, since: int = 0) -> list[dict]:
@@ -157,10 +191,17 @@ def _signature(path: Path) -> tuple | None:
     return (st_.st_ino, st_.st_size, st_.st_mtime_ns)
 
 
+def _run_signature(run_dir: Path) -> tuple | None:
+    """What a finished run's look depends on: the signatures of its ``status.json`` and of
+    its ``name.json`` (a rename); None when status.json cannot be read."""
+    sig = _signature(run_dir / "status.json")
+    return None if sig is None else (sig, _signature(run_dir / "name.json"))
+
+
 class StoreView:
     """What this server last read of one store, checked against the disk before use.
 
-    ``looks``: run id -> ``(status.json signature, when looked, the run's dict)``;
+    ``looks``: run id -> ``(status.json and name.json signatures, when looked, the run's dict)``;
     ``names``: run id -> inode of its folder, for names the store confirmed are its runs;
     ``sizes``: run id -> ``(status.json signature, bytes)`` of finished runs. Callers hold
     ``lock`` (sessions are threads of one server process).
@@ -197,9 +238,9 @@ class StoreView:
         self.sizes.pop(name, None)
 
     def look(self, name: str) -> dict:
-        """The run's dict, read again only when its status.json changed (or it is active
+        """The run's dict, read again only when its status.json or name.json changed (or it is active
         and the last look is older than :data:`ACTIVE_LOOK_SECONDS`)."""
-        sig = _signature(self.root / name / "status.json")
+        sig = _run_signature(self.root / name)
         hit = self.looks.get(name)
         if hit is not None and sig is not None and hit[0] == sig:
             run = hit[2]
@@ -391,12 +432,14 @@ def epoch_events(evts: list[dict]) -> list[dict]:
 
 
 def curves_by_series(evts: list[dict], prefix: str = "") -> dict:
-    """Group epoch events into curves (label -> DataFrame): one per (model, seed) found."""
+    """Group epoch events into curves (label -> DataFrame): one per (model, matrix, seed) found."""
     import pandas as pd
 
     groups: dict[str, list[dict]] = {}
     for e in epoch_events(evts):
         parts = [str(e[k]) for k in ("model", "method") if e.get(k) is not None][:1]
+        if e.get("matrix") is not None:  # spectrum: the same model fitted to each matrix
+            parts.append(str(e["matrix"]))
         if e.get("seed") is not None:
             parts.append(f"seed {e['seed']}")
         label = " · ".join([p for p in [prefix] + parts if p]) or "run"
@@ -416,21 +459,27 @@ def progress(run: dict, evts: list[dict]) -> tuple[float, str]:
 
     The fraction is the units of work its events report done against the units its
     experiment plans (:func:`mmf_core.experiments.progress.fraction_done`: one unit per
-    epoch of each model fit); it is 1.0 once the last epoch is done, while the run still
-    writes its result. Time left: the units to go at the rate measured so far (units
-    done per second since the run started).
+    epoch of each model fit). The bar shows 100% only once the run is done: while it runs
+    (its last epoch done, its result still being written) it stops at
+    :data:`RUNNING_CAP`, and the percentage in the text is rounded down. Time left: the
+    units to go at the pace measured inside the fits
+    (:func:`mmf_core.experiments.progress.seconds_left`), which leaves out the start-up
+    (loading data) that a pace from the run's wall time would charge to every unit left;
+    a kind without a plan falls back to its reported fraction and the wall time. A run
+    that ended otherwise (cancelled, failed) keeps the fraction it reached.
     """
-    from mmf_core.experiments.progress import fraction_done
+    from mmf_core.experiments.progress import fraction_done, seconds_left
 
     status = run.get("status", "?")
     if status == "done":
         return 1.0, "done" + (f" in {_fmt_eta(run['seconds'])}" if run.get("seconds") else "")
-    if status in FINAL:
-        return 1.0, status + (f": {run['message']}" if run.get("message") else "")
     if status == "queued":
         return 0.0, "queued (waiting for a free worker)"
+    frac = fraction_done(run.get("kind"), run.get("params") or {}, evts) or 0.0
+    if status in FINAL:
+        reached = f" at {int(frac * 100)}%" if 0 < frac < 1 else ""
+        return min(frac, RUNNING_CAP), status + reached + (f": {run['message']}" if run.get("message") else "")
     elapsed = float(run.get("seconds") or 0.0)
-    frac = fraction_done(run.get("kind"), run.get("params") or {}, evts)
     if not frac:
         return 0.0, f"starting… ({_fmt_eta(elapsed)} so far)" if elapsed else "starting…"
     eps = epoch_events(evts)
@@ -438,15 +487,27 @@ def progress(run: dict, evts: list[dict]) -> tuple[float, str]:
     who = last.get("model") or last.get("method")
     where = (f"epoch {last['epoch']}" + (f" of {who}" if who else "")) if last else ""
     if frac >= 1.0:
-        return 1.0, "all epochs done" + (f" ({where})" if where else "") + ", writing the result…"
-    eta = f", about {_fmt_eta(elapsed * (1 - frac) / frac)} left" if elapsed > 0 else ""
-    return frac, f"{frac:.0%} done" + (f" ({where})" if where else "") + eta
+        return RUNNING_CAP, "all epochs done" + (f" ({where})" if where else "") + ", writing the result…"
+    left = seconds_left(run.get("kind"), run.get("params") or {}, evts)
+    if left is None and elapsed > 0:
+        left = elapsed * (1 - frac) / frac
+    eta = "" if left is None else ", under 1 s left" if left < 0.5 else f", about {_fmt_eta(left)} left"
+    return min(frac, RUNNING_CAP), f"{int(frac * 100)}% done" + (f" ({where})" if where else "") + eta
+
+
+#: the most a run's bar shows before the run is done (its result is still being written)
+RUNNING_CAP = 0.99
 
 
 def _fmt_eta(s: float) -> str:
+    """Seconds for people: ``"under 1 s"``, ``"12 s"``, ``"3.4 min"``, ``"1.2 h"``."""
+    if s < 0.5:
+        return "under 1 s"
     if s < 60:
-        return f"{max(1, round(s))} s"
-    return f"{s / 60:.1f} min"
+        return f"{round(s)} s"
+    if s < 3600:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
 
 
 def wait_for(run_id: str, timeout: float = 600.0, poll: float = 0.2) -> dict:

@@ -34,6 +34,46 @@ MODEL_TAGS = COMPLETE_MODEL_TAGS
 SPLIT_LABELS = _labels(COMPLETE_SPEC, "split")
 
 
+# the Train form: the settings it shows (spec order), and those it sweeps (one MMF run per value)
+FORM_NAMES = ("R", "K", "mask_mode_A", "shift_mode", "epochs", "patience", "batch_size", "seeds", "extra_models",
+              "n_tastes", "split", "test_ratio", "val_ratio", "use_bias")
+FORM_SWEEP = ("K", "mask_mode_A", "shift_mode")
+VALUE_WORDS = {**SPLIT_LABELS, **EXTRA_MODELS, **SHIFT_LABELS}  # values as the form's choices show them
+
+
+def caption_names(values: dict) -> list[str]:
+    """The settings of :data:`FORM_NAMES` worth a caption for runs with ``values``
+    (the tastes per user only where the mixture of tastes is trained)."""
+    return [n for n in FORM_NAMES if n != "n_tastes" or "tastes" in (values.get("extra_models") or [])]
+
+
+def shown_runs(run_ids: list[str], kind: str = "complete") -> list[str]:
+    """The runs of ``kind`` among ``run_ids`` (the page's watched runs) that are in the store."""
+    from dashboard import runstore
+
+    return [r for r in run_ids if r.startswith(f"{kind}-") and runstore.store().exists(r)]
+
+
+def dataset_note(shown: list[dict], meta: dict, saved: list[dict]) -> str | None:
+    """A line when the runs shown were trained on another data set than the one picked
+    (the form trains on the picked one); None when they match."""
+    sources = {i["params"].get("dataset") for i in shown} - {None}
+    if not sources or sources == {meta["source"]}:
+        return None
+    names = [next((m["label"] for m in saved if m["source"] == src), src) for src in sorted(sources)]
+    return (f"The runs shown were trained on {', '.join(names)}; the form trains on {meta['label']} (the data "
+            "set picked above). Pick theirs to run them again on the same data.")
+
+
+def curves_chart(infos: list[dict], evts: dict[str, list[dict]], log_y: bool = False, smoothing: float = 0.0):
+    """The live chart of the Train page (None before the first epoch): :func:`live_curves`
+    drawn by :func:`dashboard.charts.training_curves` with its display options."""
+    from dashboard import charts
+
+    curves = live_curves(infos, evts)
+    return charts.training_curves(curves, log_y=log_y, smoothing=smoothing) if curves else None
+
+
 def split_from_state(value) -> str:
     """The split method of the Data page's ``method:seed:options`` state, when Train offers it."""
     method = str(value or "").split(":", 1)[0]
@@ -198,9 +238,11 @@ def results_table(runs: list[dict], results: dict[str, dict]) -> pd.DataFrame:
                 if (model, mf_key(p)) in seen_mf:
                     continue
                 seen_mf.add((model, mf_key(p)))
+            n_seeds = len(res["agg"]["seeds"])
             rows.append({
                 "model": model_label(model, p),
-                "test RMSE": a["test_rmse_mean"], "RMSE std": a["test_rmse_std"],
+                # a spread needs two seeds or more: none for one (not a misleading 0.0000)
+                "test RMSE": a["test_rmse_mean"], "RMSE std": a["test_rmse_std"] if n_seeds > 1 else None,
                 "test MAE": a["test_mae_mean"], "parameters": a["params"],
                 "best epoch": a["best_epoch_mean"], "time (s)": a["time_sec_mean"],
                 "seeds": len(res["agg"]["seeds"]), "run": run["id"],
@@ -208,7 +250,41 @@ def results_table(runs: list[dict], results: dict[str, dict]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if not df.empty:
         df = df.sort_values("test RMSE").reset_index(drop=True)
+        if df["RMSE std"].isna().all():  # every row from one seed
+            df = df.drop(columns="RMSE std")
     return df
+
+
+def partial_table(runs: list[dict], events: dict[str, list[dict]]) -> pd.DataFrame:
+    """What stopped (cancelled) ``complete`` runs got to before they stopped, from their
+    events: one row per model and seed trained at least one epoch, with the epochs done,
+    the best epoch so far and its validation RMSE, and the test RMSE where the model was
+    evaluated when it stopped (at its best epoch). Models of the shared MF run appear once."""
+    rows = []
+    seen_mf: set = set()
+    for run in runs:
+        p = run["params"]
+        by: dict = {}
+        tested: dict = {}
+        for e in events.get(run["id"], []):
+            key = (e.get("model", "?"), e.get("seed"))
+            if "epoch" in e:
+                by.setdefault(key, []).append(e)
+            elif e.get("stage") == "result":
+                tested[key] = e.get("test_rmse")
+        for (model, seed), evts in by.items():
+            if model != "MMF":
+                if (model, mf_key(p), seed) in seen_mf:
+                    continue
+                seen_mf.add((model, mf_key(p), seed))
+            df = pd.DataFrame(evts).drop_duplicates("epoch", keep="last")
+            val = df["val_rmse"] if "val_rmse" in df else pd.Series(dtype=float)
+            best = df.loc[val.idxmin()] if val.notna().any() else None
+            rows.append({"model": model_label(model, p), "seed": seed, "epochs done": int(df["epoch"].max()),
+                         "best epoch": None if best is None else int(best["epoch"]),
+                         "best validation RMSE": None if best is None else float(best["val_rmse"]),
+                         "test RMSE": tested.get((model, seed)), "run": run["id"]})
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- implicit feedback
@@ -235,6 +311,25 @@ def implicit_specs(*, source: str | None, threshold: float, synthetic: dict | No
             params["K"] = int(K)
         specs.append({"kind": "implicit", "params": params})
     return specs
+
+
+IMPLICIT_FORM_NAMES = ("threshold", "m", "n", "max_per_user", "n_groups", "model", "loss", "rank", "K", "epochs", "k",
+                       "seed")
+
+
+def implicit_caption_names(shown: list[dict]) -> list[str]:
+    """The settings of the implicit form that the runs shown have (a synthetic source's
+    sizes or a data set's threshold; K where MMF was trained)."""
+    return [n for n in IMPLICIT_FORM_NAMES if any(i["params"].get(n) is not None for i in shown)]
+
+
+def implicit_source(shown: list[dict], saved: list[dict]) -> str | None:
+    """Where the implicit runs shown got their interactions: ``"synthetic"``, the id of the
+    saved data set whose source they read, or None (a set no longer saved)."""
+    params = shown[0]["params"] if shown else {}
+    if params.get("synthetic"):
+        return "synthetic"
+    return next((m["id"] for m in saved if m["source"] == params.get("data")), None)
 
 
 def implicit_label(params: dict) -> str:

@@ -28,7 +28,8 @@ POLL_SECONDS = 0.5  # the live chart must change at least once a second; half le
 
 
 def _label(info: dict) -> str:
-    return f"{info['id']} ({info['kind']})"
+    """A run's progress bar is headed by its name (:func:`dashboard.runstore.label`)."""
+    return runstore.label(info)
 
 
 class ChartMemo:
@@ -50,7 +51,7 @@ class ChartMemo:
 
 def _live_chart(key: str, live_chart: Callable, infos: list[dict], evts: dict[str, list[dict]]) -> None:
     memo = st.session_state.setdefault("_live_charts", {}).setdefault(key, ChartMemo())
-    signature = tuple((i["id"], i["status"], runstore.events_version(i["id"])) for i in infos)
+    signature = (repr(getattr(live_chart, "keywords", None)),) + tuple((i["id"], i["status"], runstore.events_version(i["id"])) for i in infos)  # a partial's options too
     fig = memo.get(signature, lambda: live_chart(infos, evts))
     if fig is None:
         st.caption("Waiting for the first epoch…")
@@ -79,10 +80,11 @@ def live_panel(run_ids: list[str], *, key: str,
                 with cols[0]:
                     st.progress(frac, text=ui.plain(f"{_label(info)}: {text}"))
                     if info["status"] == "failed" and info.get("message"):
-                        st.error(ui.plain(f"{info['id']} failed: {info['message']}"))
+                        st.error(ui.plain(f"{_label(info)} failed: {info['message']}"))
                 if stop and info["status"] in runstore.ACTIVE:
                     with cols[1]:
-                        if st.button("Stop", key=f"{key}_stop_{info['id']}", icon=":material/stop_circle:"):
+                        if st.button("Stop", key=f"{key}_stop_{info['id']}", icon=":material/stop_circle:",
+                                     help=runstore.id_help(info)):
                             runstore.cancel(info["id"])
                             st.rerun()
             if live_chart is not None:

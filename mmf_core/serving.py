@@ -31,12 +31,16 @@ class Recommender:
     data : Ratings (or Interactions): ids, titles and the users' seen items.
     item_factors : array (n_items, D) or None, for :meth:`similar`.
     run_id, kind, params : where it came from (a stored run), else None.
+    rating_range : ``(lowest, highest)`` rating of ``data``: predicted ratings are clamped
+        to it, as training and evaluation clamp them; None for interactions (scores, not
+        ratings).
     """
 
     def __init__(self, scorer, data, item_factors=None, run_id: str | None = None, kind: str | None = None,
                  params: dict | None = None):
         self.scorer, self.data, self.item_factors = scorer, data, item_factors
         self.run_id, self.kind, self.params = run_id, kind, params
+        self.rating_range = _rating_range(data, kind)
 
     @classmethod
     def from_model(cls, model, data) -> "Recommender":
@@ -87,8 +91,15 @@ class Recommender:
         return cls.from_result(result, arrays, data, run_id=run_id, kind=kind, params=params)
 
     def top_n(self, user_id, n: int = 10, exclude_seen: bool = True) -> list[dict]:
-        """``[{"item_id", "title", "score"}]``, best first: see :func:`top_n`."""
-        return top_n(self.scorer, self.data, user_id, n, exclude_seen)
+        """``[{"item_id", "title", "score"}]``, best first: see :func:`top_n`. On ratings,
+        ``score`` is the predicted rating clamped to :attr:`rating_range` (the order is the
+        model's, ties at the top of the scale keep it)."""
+        rows = top_n(self.scorer, self.data, user_id, n, exclude_seen)
+        if self.rating_range is not None:
+            lo, hi = self.rating_range
+            for row in rows:
+                row["score"] = float(np.clip(row["score"], lo, hi))
+        return rows
 
     def history(self, user_id, n: int = 10) -> list[dict]:
         """The user's own top-rated items: see :func:`user_top_rated`."""
@@ -99,6 +110,15 @@ class Recommender:
         if self.item_factors is None:
             raise MMFError("this model has no item factors to compare; use a factor model (mf, mmf)")
         return similar_items(self.item_factors, self.data, item_id, n)
+
+
+def _rating_range(data, kind: str | None) -> tuple[float, float] | None:
+    """The lowest and highest rating of ``data`` (what training clamps predictions to), or
+    None for interactions and data without ratings."""
+    values = getattr(data, "ratings", None)
+    if kind == "implicit" or values is None or len(values) == 0:
+        return None
+    return float(np.min(values)), float(np.max(values))
 
 
 def load_serving_data(kind: str, params: dict, data=None):

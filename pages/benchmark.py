@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, forms, runstore, state, ui, watch
+from dashboard import charts, experiments_view, forms, runstore, state, ui, watch
 from mmf_core.analysis import sweeps
+from mmf_core.errors import MMFError
 from mmf_core.experiments import reconstruct as RECONSTRUCT
 
 st.title("Benchmark")
@@ -12,90 +13,128 @@ st.caption("Reconstruct a synthetic matrix with MMF and its baselines at the par
            "over ranks, mixture sizes and seeds. Errors are relative Frobenius errors ‖X̂ − X‖_F / ‖X‖_F "
            "(0 = perfect, 1 = no better than predicting zeros).")
 
-# words for the spec's ``methods`` choices
-METHOD_LABELS = {"mmf": "MMF", "svd": "truncated SVD", "mf_sgd": "MF (SGD + momentum)", "mf_ridge": "MF-Ridge (Adam)",
-                 "mf_bias": "MF + bias (Adam)", "nmf": "NMF (softplus)"}
-
 spec = RECONSTRUCT.SPEC
+FORM = ("data_mode", "I", "R_list", "K_ratio_list", "methods", "epochs", "seeds", "mask_mode_A")
+LABELS = {**forms.screen_labels(spec), "seeds=0": "0"}
+
+past = runstore.list_runs(kind="reconstruct")
+ids = [r["id"] for r in past]
+shown_id = next((r for r in state.get_list("bench_runs") if r in ids), ids[0] if ids else None)
+shown = next((r for r in past if r["id"] == shown_id), None)
+v = forms.shown_values(spec, [shown["params"]] if shown else [], key="bench")
+if v:
+    st.markdown(f"**The form holds the settings of the sweep shown below** ({ui.plain(runstore.label(shown))}): "
+                "edit any and press **Run the sweep** to run again; that sweep stays in the store.")
 with st.form("bench_form"):
-    c1, c2, c3 = st.columns(3)
-    with c1:
-        sweep = st.radio("Sweep", ["budget", "K ratio", "grid"], horizontal=True,
-                         help="budget: several ranks R at one K ratio; K ratio: several K/R at one R; grid: both")
-        data_mode = forms.selectbox_for(spec, "data_mode", labels={"blockdiag": "block-diagonal (6 blocks)",
-                                                                   "random": "random Gaussian"})
-        size = forms.number_input_for(spec, "I", label="Rows = columns (I = J)")
-    with c2:
-        r_text = forms.list_input_for(spec, "R_list")
-        k_text = forms.list_input_for(spec, "K_ratio_list")
-        methods = forms.multiselect_for(spec, "methods", labels=METHOD_LABELS)
-    with c3:
-        epochs = forms.number_input_for(spec, "epochs")
-        seeds_text = forms.list_input_for(spec, "seeds")
-        mask = forms.selectbox_for(spec, "mask_mode_A")
+    c = st.columns(3)
+    r_text = forms.list_input_for(spec, "R_list", c[0], values=v)
+    k_text = forms.list_input_for(spec, "K_ratio_list", c[1], values=v)
+    seeds_text = forms.list_input_for(spec, "seeds", c[2], values=v)
+    c = st.columns(3)
+    data_mode = forms.selectbox_for(spec, "data_mode", c[0], labels={"blockdiag": "block-diagonal (6 blocks)",
+                                                                     "random": "random Gaussian"}, values=v)
+    size = forms.number_input_for(spec, "I", c[1], label="Rows = columns (I = J)", values=v)
+    epochs = forms.number_input_for(spec, "epochs", c[2], values=v)
+    c = st.columns([2, 1])
+    methods = forms.multiselect_for(spec, "methods", c[0], labels=experiments_view.METHOD_LABELS, values=v)
+    mask = forms.selectbox_for(spec, "mask_mode_A", c[1], values=v)
+    st.caption("Every rank is run with every K ratio (K = K ratio × R, rounded): several ranks give the error "
+               "against the budget, several K ratios the error against K, both give both charts.")
     submitted = st.form_submit_button("Run the sweep", type="primary", icon=":material/play_arrow:")
+if v:
+    forms.defaults_button("bench")
 
 if submitted:
-    with ui.guard():
-        R_list = forms.parse_list_for(spec, "R_list", r_text)
-        ratios = forms.parse_list_for(spec, "K_ratio_list", k_text)
-        params = {"I": int(size), "J": int(size), "methods": methods, "epochs": int(epochs),
+    with ui.guard(LABELS):
+        # edit and run again: the shown sweep's other settings (learning rates, noise, ...) are kept
+        skip = set(FORM) | {"J", "mask_mode_B", "log_every", "device", "R", "K", "K_ratio", "seed"}
+        kept = {k: x for k, x in (shown["params"] if v else {}).items() if x is not None and k not in skip}
+        params = {**kept, "I": int(size), "J": int(size), "methods": methods, "epochs": int(epochs),
+                  "R_list": forms.parse_list_for(spec, "R_list", r_text),
+                  "K_ratio_list": forms.parse_list_for(spec, "K_ratio_list", k_text),
                   "seeds": forms.parse_list_for(spec, "seeds", seeds_text), "data_mode": data_mode,
                   "mask_mode_A": mask, "mask_mode_B": mask, "log_every": max(1, int(epochs) // 30)}
-        if sweep == "budget":
-            params.update(R_list=R_list, K_ratio_list=ratios[:1])
-        elif sweep == "K ratio":
-            params.update(R_list=R_list[-1:], K_ratio_list=ratios)
-        else:
-            params.update(R_list=R_list, K_ratio_list=ratios)
+        if not methods:
+            raise MMFError("Methods is empty; pick at least one method")
         state.set_list("bench_runs", [runstore.submit("reconstruct", params)])
+        forms.follow_runs("bench")
+        st.rerun()  # the form and the charts below show the sweep just submitted
 
-with ui.guard():
-    past = [r for r in runstore.list_runs(kind="reconstruct")]
-    current = [r for r in state.get_list("bench_runs") if r.startswith("reconstruct-")][:1]
-    if past:
-        ids = [r["id"] for r in past]
-        default = ids.index(current[0]) if current and current[0] in ids else 0
-        chosen = st.selectbox("Sweep to show", ids, index=default,
-                              format_func=lambda i: f"{i} · {next(r['status'] for r in past if r['id'] == i)}")
-        if chosen != (current[0] if current else None):
-            state.set_list("bench_runs", [chosen])
-        infos = watch.live_panel([chosen], key="bench")
-        res = runstore.result(chosen) if infos[0]["status"] == "done" else {}
-        rows = res.get("rows") or []
-        if infos[0]["status"] == "done" and not rows:
-            st.info("This sweep was stopped before its first result.")
-        if rows:
-            st.subheader("Relative error against the budget and against the K ratio")
-            g1, g2 = st.columns(2)
-            sweep_kind = res.get("sweep", "single")
-            ratios = infos[0]["params"].get("K_ratio_list") or []
-            with g1:
-                if sweep_kind in ("budget", "grid"):  # a grid: one MMF line per requested K ratio
-                    st.plotly_chart(charts.sweep_lines(sweeps.budget_lines(rows, sweep_kind, ratios), "R",
-                                                       x_label="rank budget R (MF-equivalent)",
-                                                       title="Error against the budget (mean ± std over seeds)"),
-                                    key="bench_budget")
-                else:
-                    st.info("One rank only: add ranks to see the error against the budget.")
-            with g2:
-                if sweep_kind in ("k_ratio", "grid"):
-                    Rmax, sub, flat = sweeps.k_ratio_lines(rows)
-                    st.plotly_chart(charts.sweep_lines(sub, "K_ratio", x_label=f"K ratio K / R (R = {Rmax})",
-                                                       baselines_flat=flat,
-                                                       title="Error against K ratio (baselines as flat lines)"),
-                                    key="bench_kratio")
-                else:
-                    st.info("One K ratio only: add K ratios to see the error against K.")
-            st.subheader("Table (mean over seeds)")
-            st.dataframe(sweeps.sweep_table(rows), hide_index=True, width="stretch",
-                         column_config={"rel_fro_mean": st.column_config.NumberColumn("rel. error (mean)", format="%.4f"),
-                                        "rel_fro_std": st.column_config.NumberColumn("rel. error (std)", format="%.4f"),
-                                        "mse_mean": st.column_config.NumberColumn("MSE (mean)", format="%.3e"),
-                                        "seconds_mean": st.column_config.NumberColumn("train time (s)", format="%.2f"),
-                                        "params": st.column_config.NumberColumn("parameters", format="%d")})
-            st.download_button("Download all rows (CSV)", pd.DataFrame(rows).to_csv(index=False).encode(),
-                               file_name=res.get("csv_name", f"{chosen}.csv"), mime="text/csv",
-                               icon=":material/download:")
-    else:
+
+Y_LABEL = "relative error (0 = perfect)"  # ‖X̂ − X‖_F / ‖X‖_F, as the caption at the top says
+
+
+def _styles(rows: list[dict]) -> dict:
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    mmf = [m for m in methods if m.startswith("MMF")]
+    return {m: experiments_view.method_style(m, mmf.index(m) if m in mmf else 0) for m in methods}
+
+
+def show_sweep():
+    if not past:
         st.info("No sweep yet: set it up above and press **Run the sweep**.")
+        return
+    lab = runstore.labels(past)
+    status = {r["id"]: r["status"] for r in past}
+    chosen = st.selectbox("Sweep to show", ids, index=ids.index(shown_id), help=runstore.id_help(shown),
+                          format_func=lambda i: f"{lab[i]} · {status[i]}")
+    if chosen != shown_id:
+        state.set_list("bench_runs", [chosen])
+        st.rerun()  # the form above shows the chosen sweep's settings
+    p = shown["params"]
+    if p.get("K_ratio_list"):
+        st.caption(ui.plain("This sweep: " + experiments_view.sweep_plan(p["R_list"], p["K_ratio_list"], p["seeds"] or
+                                                                        [p.get("seed")], p["methods"])))
+    infos = watch.live_panel([chosen], key="bench")
+    res = runstore.result(chosen) if infos[0]["status"] == "done" else {}
+    rows = res.get("rows") or []
+    if infos[0]["status"] == "done" and not rows:
+        st.info("This sweep was stopped before its first result.")
+    if not rows:
+        return
+    sweep_kind = res.get("sweep", "single")
+    ratios = p.get("K_ratio_list") or []
+    same = []  # methods whose lines lie on each other, in either chart
+    if sweep_kind in ("budget", "grid"):  # a grid: one MMF line per requested K ratio
+        st.subheader("Relative error against the rank budget")
+        lines = experiments_view.labelled_rows(sweeps.budget_lines(rows, sweep_kind, ratios))
+        st.plotly_chart(charts.sweep_lines(lines, "R", x_label="rank budget R (MF-equivalent)", styles=_styles(lines),
+                                           y_label=Y_LABEL, title="Mean ± std over seeds"), key="bench_budget")
+        same += experiments_view.coinciding(lines, "R")
+    else:
+        st.info("One rank only: add ranks to see the error against the budget.")
+    if sweep_kind in ("k_ratio", "grid"):
+        Rmax, sub, flat = sweeps.k_ratio_lines(rows)
+        st.subheader(f"Relative error against the K ratio, at R = {Rmax}")
+        sub = experiments_view.labelled_rows(sub)
+        flat = [experiments_view.method_label(m) for m in flat]
+        st.plotly_chart(charts.sweep_lines(sub, "K_ratio", x_label="K ratio K / R", baselines_flat=flat, y_label=Y_LABEL,
+                                           styles=_styles(sub),
+                                           title="MMF against K; the baselines do not use K (flat lines)"),
+                        key="bench_kratio")
+        same += experiments_view.coinciding(sub, "K_ratio", flat=flat)
+    else:
+        st.info(f"One K ratio only ({', '.join(f'{q:g}' for q in ratios) or 'a fixed K'}): add K ratios to see "
+                "the error against K.")
+    for a, b, gap in {(a, b): (a, b, g) for a, b, g in same}.values():
+        st.caption(f"**{a}** and **{b}** give the same errors here (within {max(gap, 1e-4):.2%}): their lines lie "
+                   "on each other. Both are drawn: the wide pale band and the dashed line on it.")
+    st.subheader("Table (mean over seeds)")
+    table = experiments_view.sweep_table(rows)
+    if (table["seeds"] < 2).all():  # one seed: no spread to show
+        table = table.drop(columns="rel_fro_std")
+        st.caption("One seed: the table has no standard deviation (add seeds to see the spread).")
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"rel_fro_mean": st.column_config.NumberColumn("rel. error (mean)", format="%.4f"),
+                                "rel_fro_std": st.column_config.NumberColumn(
+                                    "rel. error (std)", format="%.4f", help="over seeds; empty for one seed"),
+                                "mse_mean": st.column_config.NumberColumn("MSE (mean)", format="%.3e"),
+                                "seconds_mean": st.column_config.NumberColumn("train time (s)", format="%.2f"),
+                                "params": st.column_config.NumberColumn("parameters", format="%,d"),
+                                "seeds": st.column_config.NumberColumn("seeds", format="%,d")})
+    st.download_button("Download all rows (CSV)", pd.DataFrame(rows).to_csv(index=False).encode(),
+                       file_name=res.get("csv_name", f"{chosen}.csv"), mime="text/csv", icon=":material/download:")
+
+
+with ui.guard(LABELS):
+    show_sweep()

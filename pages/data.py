@@ -15,6 +15,11 @@ st.caption("Pick or bring a rating data set. Whatever you load is saved in the s
 
 UPLOAD_TYPES = ["csv", "tsv", "txt", "dat", "data", "tab", "zip", "parquet", "mat"]
 ML_NAMES = ["ml-100k", "ml-latest-small", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-32m", "ml-latest"]
+# the engine's advice, in this page's words
+OFFLINE_WORDS = {"could not download": "could not be downloaded from",
+                 "unpack it and pass the folder as the source": "unpack it into a data folder and load it in the "
+                                                                "Path on the server tab"}
+UPLOAD_WORDS = {"give delimiter=": "choose the Delimiter above"}
 DELIMS = {"(guess)": None, "comma ,": ",", "tab": "\t", "semicolon ;": ";", "pipe |": "|", "whitespace": "whitespace",
           "double colon ::": "::"}
 
@@ -59,18 +64,19 @@ with tab_builtin:
                "Identifiability and Benchmark pages themselves.")
 
 with tab_ml:
-    st.markdown("The public MovieLens archives from GroupLens. A downloaded archive is kept in the local cache "
-                "and never fetched twice.")
+    st.markdown("The public MovieLens archives from GroupLens. A copy already on this machine (in the data folders "
+                "below, or downloaded before) is used as it is; otherwise the archive is downloaded once into the "
+                "local cache.")
+    st.caption("Looked up in: " + ui.plain(serverpath.allowed_folders()))
     c1, c2 = st.columns([2, 1])
     name = c1.selectbox("Data set", ML_NAMES, help="ml-100k: 100,000 ratings; ml-latest-small: 100,836; ml-1m: 1 million")
     if c2.button("Load (download if needed)", type="primary", key="ml_load"):
         with ui.guard():
             from mmf_core.data import load_ratings
-            from mmf_core.data.cache import cache_dir, download_movielens
+            from mmf_core.data.cache import download_movielens
 
-            try:
-                r = load_ratings(name)
-            except MMFError:
+            local = datasets.local_movielens(name)
+            if local is None:
                 bar = st.progress(0.0, text=f"Downloading {name}…")
 
                 def _progress(done, total):
@@ -80,23 +86,27 @@ with tab_ml:
                         bar.progress(0.5, text=f"Downloading {name}: {human_bytes(done)}")
 
                 try:
-                    download_movielens(name, progress=_progress)
-                except MMFError as exc:
+                    local = download_movielens(name, progress=_progress)
+                except MMFError as exc:  # one line in this tab; the rest of the page still shows
                     bar.empty()
-                    st.error(ui.plain(str(exc)), icon=":material/cloud_off:")
-                    st.info(f"No connection? Get {name}.zip on another machine, then upload it in the "
-                            f"**Upload a file** tab, or copy it to {ui.plain(cache_dir() / (name + '.zip'))}.")
-                    st.stop()
-                bar.progress(1.0, text=f"Downloaded {name}")
-                r = load_ratings(name)
-            _use(datasets.register_source(name, r, name, f"movielens:{name}"), "Loaded")
+                    st.error(ui.plain(f"{name} is not on this machine and " + ui.relabel(str(exc), OFFLINE_WORDS)),
+                             icon=":material/cloud_off:")
+                    st.info(f"No connection? Get {name}.zip on another machine, then upload it in the **Upload a "
+                            "file** tab.")
+                else:
+                    bar.progress(1.0, text=f"Downloaded {name}")
+                    _use(datasets.register_source(name, load_ratings(name), name, f"movielens:{name}"), "Downloaded")
+            else:
+                r = load_ratings(str(local))
+                _use(datasets.register_source(str(local), r, name, f"movielens:{name}"),
+                     f"Loaded from {local} (already on this machine, nothing downloaded)")
 
 with tab_upload:
     up = st.file_uploader("Ratings file", type=UPLOAD_TYPES,
                           help="CSV/TSV/DAT text (any delimiter, with or without header), a MovieLens zip, "
                                "Parquet, or a MATLAB .mat with M / Otraining / Otest. Read as data only.")
     if up is not None:
-        with ui.guard():
+        with ui.guard(UPLOAD_WORDS):
             from mmf_core.data import load_ratings
 
             data = up.getvalue()
@@ -160,7 +170,9 @@ with tab_saved:
         else:
             st.dataframe(pd.DataFrame([{"name": m["label"], "users": m.get("n_users"), "items": m.get("n_items"),
                                         "ratings": m.get("n_ratings"), "origin": m.get("origin"), "id": m["id"]}
-                                       for m in saved]), hide_index=True, width="stretch")
+                                       for m in saved]), hide_index=True, width="stretch",
+                         column_config={c: st.column_config.NumberColumn(format="%,d")
+                                        for c in ("users", "items", "ratings")})
             ids = [m["id"] for m in saved]
             cur = dataview.current()
             pick = st.selectbox("Saved data set", ids, index=ids.index(cur["id"]) if cur and cur["id"] in ids else 0,
@@ -175,7 +187,12 @@ with tab_saved:
                 st.rerun()
 
 st.divider()
-with ui.guard():
+from mmf_core.experiments import complete, implicit  # noqa: E402 - the split fields' settings and labels
+
+SPLIT_WORDS = {**forms.screen_labels(complete.SPEC, ("test_ratio", "val_ratio")),
+               "fractions": "Fractions train, val, test", "val_k": "Next newest to validation",
+               "k must": "Newest per user to test must"}
+with ui.guard(SPLIT_WORDS):
     meta = dataview.current()
     if meta is None:
         st.info("No data set chosen yet: create, download, upload or pick one above.")
@@ -195,7 +212,6 @@ with ui.guard():
     st.caption("How the ratings are divided into train, validation and test. Rows of a user or item never seen "
                "in train are 'cold start': dropped and counted (or kept, if you choose).")
     from mmf_core.data import SPLIT_METHODS
-    from mmf_core.experiments import complete, implicit
 
     c = st.columns(5)
     methods = [m for m in SPLIT_METHODS if (m != "temporal" and m != "leave_last") or s["has_timestamps"]]
@@ -217,9 +233,10 @@ with ui.guard():
         opts["fold"] = c[2].selectbox("Fold", s["folds"])
     cold = c[4].selectbox("Cold start", ["drop", "keep"])
     report = dataview.split_summary(meta, method, int(seed), cold, **opts)
-    st.dataframe(dataview.split_report(report), hide_index=True, width="content")
+    st.dataframe(dataview.split_report(report), hide_index=True, width="content",
+                 column_config={"ratings": st.column_config.NumberColumn(format="%,d")})
     state.set_value("split", f"{method}:{seed}:" + ",".join(f"{k}={v}" for k, v in opts.items()))
-    st.caption("The Train page starts from this split: its method (per user, random, temporal or leave last), "
+    st.caption("With no run on its screen, the Train page starts from this split: its method (per user, random, temporal or leave last), "
                "this seed as its training seed and these test and validation shares; each training seed draws "
                "its own split.")
 

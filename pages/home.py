@@ -63,6 +63,17 @@ for col, demo in zip(cols, demos.DEMOS):
             if ids:
                 st.page_link(nav.page(demo.page), label=f"Open {demo.page_title} →", icon=":material/open_in_new:",
                              query_params={demo.param: ",".join(ids)})
+            switch = demos.data_switch()
+            if switch and switch["demo"] == demo.key:
+                before = switch["before"]
+                st.warning(f"This demo made its data set, {ui.plain(switch['after']['label'])}, the current data set "
+                           "on every page (Data, Train, Recommend)"
+                           + (f" in place of {ui.plain(before['label'])}." if before else "; none was current before."),
+                           icon=":material/swap_horiz:")
+                if before and st.button(f"Back to {before['label']}", key=f"demo_back_{demo.key}",
+                                        icon=":material/undo:", width="stretch"):
+                    demos.restore_data()
+                    st.rerun()
 
 
 def _active(runs: list[dict]) -> list[dict]:
@@ -87,7 +98,7 @@ def _status():
         c3.metric("Store size", human_bytes(runstore.size_bytes()))
         st.caption(f"Device: {system.device_description()} · store folder: {ui.plain(runstore.store_root())}")
         for r in active:
-            st.text(f"{r['id']} ({r['kind']}): {r['status']}")
+            st.text(f"{runstore.label(r)} ({r['kind']}): {r['status']}", help=runstore.id_help(r))
         if polling and not active:
             st.rerun()  # the whole page, once: stop refreshing
 

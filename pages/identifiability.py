@@ -22,31 +22,52 @@ with st.expander("The three scores, in one sentence each", expanded=True):
                "one. The verdict compares the matched score, the reference's own definition, for both models.")
 st.info(identify_view.INGREDIENTS, icon=":material/science:")
 
-DATA = {"planted_mmf": "planted MMF truth (known masks)", "planted_mf": "planted MF truth",
-        "blockdiag": "block-diagonal (the reference)"}  # words for the spec's data choices
-SHIFT_LABELS = {"fixed": "fixed, shared by both runs", "random": "random per run", "learned": "learned per run",
-                "shared-learned": "learned from a shared start"}
 spec = identify.SPEC
+# the form's words in errors: the page's one size field sets I and J
+LABELS = {**forms.screen_labels(spec), "--I / --J": "Matrix size (I = J)", "I": "Matrix size (I = J)",
+          "J": "Matrix size (I = J)", "seed_a and seed_b": "the two seeds of a pair"}
+
+all_runs, watching = {}, []
+with ui.guard():
+    all_runs = {r["id"]: r for r in runstore.list_runs(kind="identify")}
+    watching = [r for r in state.get_list("ident_runs") if r in all_runs]
+    if not watching and all_runs:  # the newest comparison: the newest run and its siblings (other seed
+        from mmf_core.identify_sweep import setting_of  # pairs, and the same settings on the other data)
+
+        def _but_data(params: dict) -> dict:
+            return {k: x for k, x in setting_of(params).items() if k != "data"}
+
+        newest = _but_data(next(iter(all_runs.values()))["params"])
+        watching = [i for i, r in reversed(all_runs.items()) if _but_data(r["params"]) == newest]  # in run order
+v = {} if forms.from_defaults("ident") else identify_view.form_values([all_runs[i]["params"] for i in watching])
+if v:
+    st.markdown(f"**The form holds the settings of the {len(watching)} run{'s' if len(watching) > 1 else ''} shown "
+                "below**: edit any and press **Compare** to run again; those runs stay in the store.")
 
 with st.form("ident_form"):
-    c = st.columns(4)
-    data = forms.selectbox_for(spec, "data", c[0], labels=DATA)
-    size = forms.number_input_for(spec, "I", c[1], label="Matrix size (I = J)")
-    R = forms.number_input_for(spec, "R", c[2])
-    K = forms.number_input_for(spec, "K", c[3])
-    c = st.columns(4)
-    epochs = forms.number_input_for(spec, "epochs", c[0])
-    shifts = c[1].selectbox("Mask shifts", list(SHIFTS), format_func=SHIFT_LABELS.get,
+    c = st.columns(2)
+    data = forms.selectbox_for(spec, "data", c[0], labels=identify_view.DATA_WORDS, values=v)
+    shift_keys = list(SHIFTS)
+    shifts = c[1].selectbox("Mask shifts", shift_keys, index=shift_keys.index(v.get("shifts", "fixed")),
+                            format_func=identify_view.SHIFT_WORDS.get,
                             help="fixed: both runs use the same mask shifts (those that made planted data)")
-    mask = forms.selectbox_for(spec, "mask_mode", c[2])
-    noise = forms.number_input_for(spec, "noise", c[3])
-    c = st.columns([3, 1, 2])
-    pairs_text = c[0].text_input("Seed pairs", "101-202, 303-404, 505-606, 707-808, 909-1010",
+    c = st.columns(4)
+    size = forms.number_input_for(spec, "I", c[0], label="Matrix size (I = J)", values=v)
+    R = forms.number_input_for(spec, "R", c[1], values=v)
+    K = forms.number_input_for(spec, "K", c[2], values=v)
+    epochs = forms.number_input_for(spec, "epochs", c[3], values=v)
+    c = st.columns(4)
+    mask = forms.selectbox_for(spec, "mask_mode", c[0], values=v)
+    noise = forms.number_input_for(spec, "noise", c[1], values=v)
+    blocks = forms.number_input_for(spec, "num_blocks", c[2], values=v)
+    c = st.columns([3, 2])
+    pairs_text = c[0].text_input("Seed pairs", v.get("pairs", "101-202, 303-404, 505-606, 707-808, 909-1010"),
                                  help="a-b pairs, comma-separated; at least 2 for a verdict, 5 or more to trust it")
-    blocks = forms.number_input_for(spec, "num_blocks", c[1])
-    contrast = c[2].checkbox("Also on the reference's block-diagonal data", value=True,
+    contrast = c[1].checkbox("Also on the reference's block-diagonal data", value=v.get("contrast", True),
                              help="the same settings on the reference's data, side by side")
     go = st.form_submit_button("Compare", type="primary", icon=":material/play_arrow:")
+if v:
+    forms.defaults_button("ident")
 
 
 def _pairs(text: str) -> list[tuple[int, int]]:
@@ -70,7 +91,7 @@ def _pairs(text: str) -> list[tuple[int, int]]:
 
 
 if go:
-    with ui.guard():
+    with ui.guard(LABELS):
         mode, learn = SHIFTS[shifts]
         base = {"I": int(size), "J": int(size), "R": int(R), "K": int(K), "epochs": int(epochs), "mode": mode,
                 "learn_shifts": learn, "mask_mode": mask, "num_blocks": int(blocks), "noise": float(noise)}
@@ -82,15 +103,10 @@ if go:
         ids = [runstore.submit("identify", {**base, "data": d, "seed_a": a, "seed_b": b})
                for d in datas for a, b in pairs]
         state.set_list("ident_runs", ids)
+        forms.follow_runs("ident")
+        st.rerun()  # the form and the results below show the runs just submitted
 
 with ui.guard():
-    all_runs = {r["id"]: r for r in runstore.list_runs(kind="identify")}
-    watching = [r for r in state.get_list("ident_runs") if r in all_runs]
-    if not watching and all_runs:  # the newest comparison: the newest run and its siblings (other seed pairs)
-        from mmf_core.identify_sweep import setting_of
-
-        newest = next(iter(all_runs.values()))
-        watching = [i for i, r in all_runs.items() if setting_of(r["params"]) == setting_of(newest["params"])]
     if not watching:
         st.info("Nothing compared yet: choose settings and press **Compare** (or use the Home demo).")
         st.stop()
@@ -103,8 +119,8 @@ with ui.guard():
         for r in rows:
             outcome = r["verdicts"]["matched"]["outcome"]
             level = {"MMF more stable": "success", "MF more stable": "warning"}.get(outcome, "info")
-            label = ", ".join(f"{k}={r['settings'][k]}" for k in identify_view.varying_keys(rows))
-            getattr(st, level)(f"**{label}** — {r['verdict']}")
+            label = identify_view.setting_words(r["settings"], identify_view.varying_keys(rows))
+            getattr(st, level)(f"**{ui.plain(label)}** — {r['verdict']}")
         if not rows:
             st.info("A verdict needs at least two finished seed pairs of the same settings.")
         else:
@@ -115,29 +131,30 @@ with ui.guard():
                        "seed pairs; 'vs truth' is the matched score against the planted factors.")
             score = st.radio("Score to chart", ["matched", "raw", "subspace"], horizontal=True, key="ident_score")
             keys = identify_view.varying_keys(rows)
-            x = st.selectbox("Against", keys, key="ident_x") if len(keys) > 1 else keys[0]
+            names = identify_view.SETTING_NAMES
+            x = (st.selectbox("Against", keys, key="ident_x", format_func=lambda k: names.get(k, k))
+                 if len(keys) > 1 else keys[0])
             st.plotly_chart(charts.bars(identify_view.score_bars(rows, x, score), x, "score", color_by="model",
-                                        x_label=x, y_label=f"{score} score (mean over pairs)",
-                                        title=f"{score} score by {x}"), key="ident_bars")
+                                        x_label=names.get(x, x), y_label=f"{score} score (mean over pairs)",
+                                        title=f"{score} score by {names.get(x, x)}"), key="ident_bars")
         st.subheader("Every seed pair")
         table = identify_view.scores_table(done, results)
         st.dataframe(table, hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(format="%.3f")
                                     for c in table.columns if c.startswith(("MF", "MMF"))})
         pick = st.selectbox("Seed pair to show", [i["id"] for i in done],
-                            format_func=lambda i: f"{all_runs[i]['params'].get('data', 'blockdiag')}: seeds "
+                            format_func=lambda i: f"{identify_view.DATA_WORDS.get(all_runs[i]['params'].get('data', 'blockdiag'))}: seeds "
                                                   f"{all_runs[i]['params']['seed_a']} & "
-                                                  f"{all_runs[i]['params']['seed_b']} ({i})")
+                                                  f"{all_runs[i]['params']['seed_b']} · {runstore.label(all_runs[i])}")
         arr = runstore.arrays(pick)
         res = results[pick]
         for name in ("MF", "MMF"):
             st.markdown(f"**{name}**: raw {res[name]['raw_score']:.3f} (factors in the order learned), "
                         f"matched {res[name]['score']:.3f} (after Hungarian reordering), subspace "
                         f"{res[name].get('subspace', float('nan')):.3f} (principal angles)")
-            c1, c2 = st.columns(2)
-            c1.plotly_chart(charts.heatmap(arr[f"{name}_raw"], f"{name}: raw |cosine|"), key=f"id_{name}_raw")
-            c2.plotly_chart(charts.heatmap(arr[f"{name}_reordered"], f"{name}: Hungarian-reordered |cosine|",
-                                           x_label="matched factor of run b"), key=f"id_{name}_re")
+            st.plotly_chart(charts.similarity_pair(arr[f"{name}_raw"], arr[f"{name}_reordered"],
+                                                   f"{name}: |cosine| between the factors of runs a and b"),
+                            key=f"id_{name}_pair")
         st.download_button("Download scores (CSV)", table.to_csv(index=False).encode(), file_name="identifiability.csv",
                            mime="text/csv", icon=":material/download:")
         st.download_button("Download the selected pair (JSON)", json.dumps(res).encode(), file_name=f"{pick}.json",

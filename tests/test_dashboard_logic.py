@@ -109,14 +109,15 @@ def test_charts_have_units_and_markers():
     assert fig.layout.yaxis.title.text == "mean squared error (rating points²)"
     assert fig.layout.yaxis2.title.text == "RMSE (rating points)"
     assert len(fig.data) == 4 and fig.data[1].y == (1.2, 1.1)  # the missing value is left out
-    fig = charts.spectrum_lines([{"label": "SVD", "singular_values": [3, 2, 1, 1e-9]}], r_budget=2)
+    fig = charts.spectrum_lines([{"label": "SVD", "singular_values": [3, 2, 1, 1e-9]}], r_budget=2, floor=1e-6)
     assert fig.layout.yaxis.type == "log" and fig.layout.shapes[0].x0 == 2
-    assert "rank budget R = 2" in fig.layout.annotations[0].text
+    assert fig.data[-1].name == "rank budget R = 2" and not fig.layout.annotations  # in the legend, not on the curves
+    assert fig.layout.yaxis.range[0] < np.log10(1) and fig.layout.yaxis.range[0] > -6  # 1e-9 is noise: off the axis
     fig = charts.spectrum_heatmap([{"label": "SVD", "singular_values": [3, 2, 1]},
                                    {"label": "MMF", "singular_values": [3, 2]}], r_budget=1)
     assert fig.data[0].z.shape == (2, 3) and np.isnan(fig.data[0].z[1, 2])
-    fig = charts.heatmap(np.eye(3), "t")
-    assert fig.layout.yaxis.autorange == "reversed" and fig.data[0].zmax == 1.0
+    fig = charts.similarity_pair(np.eye(3), np.eye(3), "t")
+    assert fig.layout.yaxis.autorange == "reversed" and fig.layout.coloraxis.cmax == 1.0 and len(fig.data) == 2
     rows = pd.DataFrame({"method": ["MMF", "MMF", "SVD", "SVD"], "K_ratio": [0.25, 0.5, 0.25, 0.5],
                          "rel_fro": [0.5, 0.4, 0.6, 0.6]})
     fig = charts.sweep_lines(rows, "K_ratio", x_label="K ratio", baselines_flat=["SVD"])

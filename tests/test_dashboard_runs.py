@@ -90,17 +90,18 @@ def test_spectrum_identifiability_and_benchmark_show_finished_runs():
 
     it.run()
     assert_clean(it)
-    assert len(it.get("plotly_chart")) == 5  # scores by setting; raw and reordered, MF and MMF
+    assert len(it.get("plotly_chart")) == 3  # scores by setting; raw and reordered side by side, MF and MMF
     reading = [m.value for m in list(it.success) + list(it.warning) + list(it.info)]
     assert sum("over 2 seed pairs" in r for r in reading) == 2, reading  # planted MMF data and the reference's
-    assert list(it.dataframe[0].value["data"]) == ["planted_mmf", "blockdiag"]  # one row per setting
+    assert list(it.dataframe[0].value["data"]) == ["planted MMF truth (known masks)",
+                                                   "block-diagonal (the reference)"]  # one row per setting
     assert len(it.dataframe[1].value) == 4  # every seed pair
 
     bt.run()
     assert_clean(bt)
     assert len(bt.get("plotly_chart")) == 1 and any("One K ratio only" in i.value for i in bt.info)
     agg = bt.dataframe[0].value
-    assert set(agg["method"]) == {"MMF", "SVD"} and set(agg["R"]) == {3, 4}
+    assert set(agg["method"]) == {"MMF", "truncated SVD"} and set(agg["R"]) == {3, 4}  # the form's words
 
 
 def test_runs_page_filters_compares_and_deletes():
@@ -111,16 +112,17 @@ def test_runs_page_filters_compares_and_deletes():
     at = open_page("runs")
     assert_clean(at)
     assert set(at.dataframe[0].value["run"]) == {a, b}
-    by_label(at.text_input, "Search (id, data, settings)").set_value(a)
+    by_label(at.text_input, "Search (name, id, data, settings)").set_value(a)
     at.run()
     assert list(at.dataframe[0].value["run"]) == [a]
-    by_label(at.text_input, "Search (id, data, settings)").set_value("")
+    by_label(at.text_input, "Search (name, id, data, settings)").set_value("")
     at.run()
     by_label(at.multiselect, "Runs to compare").set_value([a, b])
     at.run()
     assert_clean(at)
-    metrics = at.dataframe[1].value
-    assert list(metrics.columns) == [a, b] and "MF.score" in metrics.index and "MMF.score" in metrics.index
+    (metrics,) = [d.value for d in at.dataframe if d.value.index.name == "metric"]
+    names = [s.get(a).name, s.get(b).name]
+    assert list(metrics.columns) == names and {"MF identifiability score", "MMF identifiability score"} <= set(metrics.index)
     assert len(at.get("plotly_chart")) == 1  # both runs' curves side by side
     by_label(at.checkbox, "Yes, delete the 2 selected run(s) from disk").check()
     at.run()

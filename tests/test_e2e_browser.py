@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.nav import LAYOUT
 from tests.e2e_support import CHROMIUM, StreamlitServer, chromium_page, open_page, screenshot, wait_idle
 from tests.dashboard_helpers import cancel_active, movielens_bytes
 
@@ -56,7 +57,7 @@ def test_whole_mission_in_chromium(tmp_path):
             page.goto(server.url)
             page.wait_for_selector('h1:has-text("MMF Studio")')
             wait_idle(page)
-            assert page.locator('[data-testid="stSidebarNavLink"]').count() == 8
+            assert page.locator('[data-testid="stSidebarNavLink"]').count() == sum(map(len, LAYOUT.values()))
             _no_error(page)
             screenshot(page, "01_home", shots)
 
@@ -118,8 +119,8 @@ def test_whole_mission_in_chromium(tmp_path):
             page.get_by_text("A verdict needs at least two finished seed pairs").wait_for(timeout=LONG)
             page.get_by_text(re.compile(r"raw [0-9.]+ \(factors in the order learned\), matched [0-9.]+")).first.wait_for()
             wait_idle(page)
-            page.locator('[data-testid="stPlotlyChart"]').nth(3).wait_for()
-            assert page.locator('[data-testid="stPlotlyChart"]').count() == 4  # raw and reordered, MF and MMF
+            page.locator('[data-testid="stPlotlyChart"]').nth(1).wait_for()
+            assert page.locator('[data-testid="stPlotlyChart"]').count() == 2  # raw and reordered side by side, MF and MMF
             _no_error(page)
             screenshot(page, "05_identifiability", shots)
 

@@ -1,6 +1,7 @@
 """The dashboard's forms are derived from the experiments' SPECs: every field of the Train
 (ratings and clicks), Identifiability, Spectrum, Benchmark and Recommend forms has its
-setting's label, form default, bounds and choices, and a bad value gets the CLI's message."""
+setting's label, form default, bounds and choices, and a bad value gets the CLI's message in
+the page's words: the CLI names its setting (flag), the page names the field's label."""
 
 from __future__ import annotations
 
@@ -139,7 +140,9 @@ def test_train_rejects_what_the_cli_rejects_with_its_message(field, value, setti
     at = _with_data("train")
     by_label(at.text_input, field).set_value(value)
     button(at, "Train").click().run()
-    assert errors(at) == [str(engine.value)]
+    # the same check and message, with the label on screen in place of the setting's name
+    assert errors(at) == [forms.on_screen(complete.SPEC, str(engine.value))]
+    assert field.split(" (")[0] in errors(at)[0] and not errors(at)[0].startswith(setting)
     assert store().list_runs() == []
 
 
@@ -154,10 +157,13 @@ def test_list_fields_reject_what_the_cli_rejects(page, field, value, argv, param
     with pytest.raises(MMFError) as engine:
         spec[name].coerce(params[name])
     assert str(engine.value) in _cli_error([*argv, "--out_dir", str(tmp_path)], capsys)
+    assert name in str(engine.value)  # the CLI's message names the setting
     at = open_page(page)
     by_label(at.text_input, field).set_value(value)
     button(at, {"spectrum": "Compute spectra", "benchmark": "Run the sweep"}[page]).click().run()
-    assert str(engine.value) in errors(at)
+    # the page's: the same message with the field's label
+    assert errors(at) == [forms.on_screen(spec, str(engine.value))]
+    assert errors(at)[0].startswith(field) and name not in errors(at)[0]
 
 
 def test_identifiability_rejects_what_the_cli_rejects(capsys, tmp_path):
@@ -170,7 +176,10 @@ def test_identifiability_rejects_what_the_cli_rejects(capsys, tmp_path):
     by_label(at.number_input, "Rank R").set_value(8)
     by_label(at.number_input, "MMF components K").set_value(2)
     button(at, "Compare").click().run()
-    assert errors(at) == [str(engine.value)]
+    # the page names its fields: "Rank R", and the one size field for I and J
+    (line,) = errors(at)
+    assert line.startswith("Rank R=8 is larger than the matrix (6 x 6); use Rank R <= 6")
+    assert "Matrix size (I = J)" in line and "--I" not in line and "--J" not in line
 
 
 def test_a_done_runs_result_is_read_once(tmp_path, monkeypatch):

@@ -42,7 +42,9 @@ def _check(kind: str, params: dict) -> int:
         assert (frac == 1.0) == (i > last), (i, last, frac)
     running = {"status": "running", "seconds": 2.0, "kind": kind, "params": p}
     assert runstore.progress(running, events[:last])[0] < 1.0
-    assert runstore.progress(running, events)[0] == 1.0
+    frac, text = runstore.progress(running, events)  # every epoch done, the result not yet written
+    assert frac < 1.0 and "writing the result" in text
+    assert runstore.progress({**running, "status": "done"}, events)[0] == 1.0
     return planned
 
 

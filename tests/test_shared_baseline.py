@@ -209,7 +209,8 @@ def test_train_page_shows_a_finished_runs_row_while_another_still_trains(ratings
     assert s.get(mmf_id).active
     assert len(at.get("progress")) == 2
     table = at.dataframe[0].value
-    assert list(table["model"]) == ["MF R=6"] and list(table["run"]) == [mf_id]
+    # the run column names the run (its readable name, not the id)
+    assert list(table["model"]) == ["MF R=6"] and list(table["run"]) == [s.get(mf_id).name]
 
 
 def test_the_home_mf_vs_mmf_demo_shares_one_baseline_run():

@@ -1,4 +1,4 @@
-"""``python -m mmf_core runs list|show|wait|cancel|resume|rm|prune|du``: the run store."""
+"""``python -m mmf_core runs list|show|rename|wait|cancel|resume|rm|prune|du``: the run store."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def _when(t) -> str:
 # ``result["agg"]`` as ``{dataset}_R{R}_K{K}_agg.json``, so ``show`` gives that object as
 # ``result`` (and the whole result as ``full_result``).
 SUMMARY_KEY = {"complete": "agg"}
+NAME_WIDTH = 48  # the widest NAME column of ``runs list`` (longer names end in "…")
 
 
 def _show_dict(store: RunStore, run_id: str) -> dict:
@@ -68,7 +69,7 @@ def _foreign_note(store: RunStore) -> str | None:
 
 def cmd_list(args) -> int:
     store = _store(args)
-    runs = store.list_runs(kind=args.kind, status=args.status, count_events=True)
+    runs = store.list_runs(kind=args.kind, status=args.status, count_events=True, search=args.search)
     note = _foreign_note(store)
     if args.json:
         _print_json([r.to_dict() for r in runs])
@@ -78,13 +79,29 @@ def cmd_list(args) -> int:
     if not runs:
         print(f"no runs in {store.root}")
     else:
-        print(f"{'ID':<24} {'STATUS':<11} {'EVENTS':>6} {'CREATED':<16} {'SECONDS':>8}  MESSAGE")
+        width = min(NAME_WIDTH, max(len("NAME"), *(len(r.name) for r in runs)))
+        print(f"{'NAME':<{width}}  {'ID':<24} {'STATUS':<11} {'EVENTS':>6} {'CREATED':<16} {'SECONDS':>8}  MESSAGE")
     for r in runs:
         secs = f"{r.seconds:.1f}" if r.seconds is not None else "-"
         msg = (r.message or "")[:60]
-        print(f"{r.id:<24} {r.status:<11} {r.n_events or 0:>6} {_when(r.created_at):<16} {secs:>8}  {msg}")
+        name = r.name if len(r.name) <= width else r.name[:width - 1] + "…"
+        print(f"{name:<{width}}  {r.id:<24} {r.status:<11} {r.n_events or 0:>6} {_when(r.created_at):<16} {secs:>8}  {msg}")
     if note:
         print(note)
+    return 0
+
+
+def cmd_rename(args) -> int:
+    store = _store(args)
+    if args.reset and args.name is not None:
+        raise MMFError("give a new name or --reset, not both")
+    if not args.reset and args.name is None:
+        raise MMFError("give the new name in quotes (runs rename RUN_ID \"new name\"), or --reset for the derived one")
+    info = store.rename(args.id, None if args.reset else args.name)
+    if args.json:
+        _print_json(info.to_dict())
+    else:
+        print(f"{info.id} is now called {info.name!r}" + ("" if info.named else " (derived from its settings)"))
     return 0
 
 
@@ -93,7 +110,7 @@ def cmd_show(args) -> int:
     if args.json:
         _print_json(out)
         return 0
-    for key in ("id", "kind", "status", "pid", "host", "device", "attempt", "n_events", "seconds", "message",
+    for key in ("name", "id", "kind", "status", "pid", "host", "device", "attempt", "n_events", "seconds", "message",
                 "path", "size_bytes"):
         if out.get(key) is not None:
             print(f"{key:<10} {out[key]}")
@@ -197,7 +214,13 @@ def register(subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("list", parents=[common], help="every run, newest first")
     p.add_argument("--status", choices=STATUSES, action="append", help="only runs with this status (repeatable)")
     p.add_argument("--kind", default=None, help="only runs of this experiment kind")
+    p.add_argument("--search", default=None, metavar="TEXT", help="only runs whose name or id holds TEXT")
     p.set_defaults(func=cmd_list)
+    p = sub.add_parser("rename", parents=[common], help="give a run a readable name (its id never changes)")
+    p.add_argument("id", help="run id (or a unique prefix)")
+    p.add_argument("name", nargs="?", default=None, help="the new name, in quotes")
+    p.add_argument("--reset", action="store_true", help="go back to the name derived from the run's settings")
+    p.set_defaults(func=cmd_rename)
     p = sub.add_parser("show", parents=[common], help="one run: status, params, result")
     p.add_argument("id", help="run id (or a unique prefix)")
     p.set_defaults(func=cmd_show)

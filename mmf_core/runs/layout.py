@@ -13,6 +13,8 @@ Its folder ``<store>/<id>/`` holds
 ``worker.lock``    flock-held by the live worker of the run (the liveness signal)
 ``cancel``         present once someone asked the run to stop
 ``.mmf-run``       the store's marker: written when the store creates the folder
+``name.json``      the name a user gave the run (absent: a name derived from its spec;
+                   :mod:`mmf_core.runs.names`)
 
 Only folders the store made are runs: a name ``<kind>-<12 hex digits>`` (``kind`` a
 registered experiment kind) holding the marker, or, for runs made before the marker
@@ -54,6 +56,7 @@ CHECKPOINT = "checkpoint"
 WORKER_LOCK = "worker.lock"
 CANCEL = "cancel"
 MARKER = ".mmf-run"
+NAME = "name.json"  # a name the user gave the run (never part of its key)
 OUTPUT_FILES = (ARRAYS, RESULT)  # in the order the worker writes them
 
 # --------------------------------------------------------------------------- the store's own
@@ -61,8 +64,9 @@ LOCKS, SLOTS, QUEUE = ".locks", ".slots", ".queue"
 DEVICE_GROUPS = ("cpu", "cuda", "mps")  # one slot pool and one queue per device
 FINGERPRINT_MEMO = ".fingerprints.json"  # data fingerprints memoised (:mod:`mmf_core.data.fingerprint`)
 DATASETS = ".datasets"  # the saved-set catalog's default folder (:mod:`mmf_core.data.catalog`)
+STUDIES = "studies"  # the tuner's studies (:mod:`mmf_core.tune.study`)
 # What the store itself keeps next to the runs (not runs, not foreign either).
-_OWN_NAMES = (LOCKS, SLOTS, QUEUE, FINGERPRINT_MEMO, DATASETS)
+_OWN_NAMES = (LOCKS, SLOTS, QUEUE, FINGERPRINT_MEMO, DATASETS, STUDIES)
 _LEFTOVER_RE = re.compile(r"\.(?:new|trash)-[A-Za-z0-9_][A-Za-z0-9_-]*-[0-9a-f]{12}-\d+-\d+")
 _OWN_TEMP_RE = re.compile(r"\.probe-\d+|\.\.(?:probe-\d+|fingerprints\.json)\.tmp-\d+-\d+")
 

@@ -23,6 +23,7 @@ from mmf_core.errors import MMFError
 from mmf_core.runs import files
 from mmf_core.runs.layout import (CANCEL, CHECKPOINT, DEVICE_GROUPS, EVENTS, MARKER, OUTPUT_FILES, RESULT, SPEC,
                                   STATUS, WORKER_LOCK, lock_path, write_marker)
+from mmf_core.runs.names import run_name
 from mmf_core.runs.queue import device_group, drop_entries
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
@@ -59,6 +60,8 @@ class RunInfo:
     device: str | None = None
     n_events: int | None = None
     path: Path | None = None
+    name: str = ""  # the readable name (see :mod:`mmf_core.runs.names`)
+    named: bool = False  # whether a user gave it (else derived from kind and params)
 
     @property
     def active(self) -> bool:
@@ -75,6 +78,8 @@ class RunInfo:
     def to_dict(self) -> dict:
         out = {
             "id": self.id,
+            "name": self.name or self.kind,
+            "named": self.named,
             "kind": self.kind,
             "status": self.status,
             "pid": self.pid if self.active else None,
@@ -262,9 +267,12 @@ def look(run_dir: Path, *, deep: bool = False, count: bool = True, have_run_lock
         why = check_outputs(run_dir, status, deep)
         if why:
             status = mark(run_dir, status, FAILED, damaged_message(run_id, why))
+    name, named = run_name(run_dir, kind, params)
     return RunInfo(
         id=run_id,
         kind=kind,
+        name=name,
+        named=named,
         status=status.get("status", FAILED),
         params=params,
         pid=status.get("pid"),

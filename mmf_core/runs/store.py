@@ -6,6 +6,7 @@ stop, resume and read back.
 :mod:`~mmf_core.runs.layout`   the folder layout, run ids, the store's root
 :mod:`~mmf_core.runs.keys`     canonical spec, key and run id of ``(kind, params)``
 :mod:`~mmf_core.runs.status`   the statuses, ``status.json``, what a look settles
+:mod:`~mmf_core.runs.names`    a run's readable name (given or derived), its settings as read
 :mod:`~mmf_core.runs.queue`    device queues and worker slots
 :mod:`~mmf_core.runs.process`  starting, collecting and signalling worker processes
 :mod:`~mmf_core.runs.worker`   the worker: executes one run
@@ -24,7 +25,7 @@ import numpy as np
 
 from mmf_core.errors import MMFError
 from mmf_core.experiments import ExperimentResult
-from mmf_core.runs import files, layout, process, queue
+from mmf_core.runs import files, layout, names, process, queue
 from mmf_core.runs import status as states
 from mmf_core.runs.keys import key_material, make_spec, run_id_of, spec_key
 from mmf_core.runs.layout import CHECKPOINT, EVENTS, LOG, SPEC, STATUS, is_run_id, resolve_store_root
@@ -141,9 +142,11 @@ class RunStore:
         return self._look(self._resolve_id(run_id), count=count_events)
 
     def list_runs(self, *, kind: str | None = None, status: str | Iterable[str] | None = None,
-                  count_events: bool = False) -> list[RunInfo]:
-        """Every run, newest first; never raises on a damaged run (it is shown failed)."""
+                  count_events: bool = False, search: str | None = None) -> list[RunInfo]:
+        """Every run, newest first; never raises on a damaged run (it is shown failed).
+        ``search``: only runs whose name or id holds it (case and blanks ignored)."""
         wanted = {status} if isinstance(status, str) else set(status) if status else None
+        needle = " ".join((search or "").split()).lower()
         process.reap_children()
         out = []
         for name in layout.scan(self.root)[0]:
@@ -151,9 +154,11 @@ class RunStore:
             try:
                 info = self._look(name, count=count_events)
             except Exception as exc:  # noqa: BLE001 - the list must survive any damage
-                info = RunInfo(id=name, kind=name.rsplit("-", 1)[0], status=FAILED,
+                info = RunInfo(id=name, kind=name.rsplit("-", 1)[0], status=FAILED, name=name.rsplit("-", 1)[0],
                                message=f"unreadable run folder ({type(exc).__name__}: {exc})", path=path)
             if kind and info.kind != kind:
+                continue
+            if needle and needle not in f"{info.name}\n{info.id}".lower():
                 continue
             if wanted and info.status not in wanted:
                 continue
@@ -358,6 +363,20 @@ class RunStore:
             if start:
                 process.spawn(self.root / run_id, self.max_workers)
         return RunHandle(self, run_id)
+
+    def rename(self, run_id: str, name: str | None) -> RunInfo:
+        """Give a run a readable name (None: back to the name derived from its settings).
+        The name is kept in the run folder (one atomic write) and never changes its key or
+        id; MMFError in one line for an unknown run or an empty or over-long name."""
+        run_id = self._resolve_id(run_id)
+        if name is not None:
+            name = names.check_name(name)
+        self.ensure_writable()
+        with files.flocked(self._lock_path(run_id)):
+            if not (self.root / run_id).is_dir():
+                raise MMFError(f"no run {run_id!r} in store {self.root}; see `python -m mmf_core runs list`")
+            names.write_name(self.root / run_id, name)
+        return self._look(run_id, count=False)
 
     # ----------------------------------------------------------------- stopping, deleting
     def cancel(self, run_id: str, *, grace: float = 10.0) -> RunInfo:
