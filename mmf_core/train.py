@@ -24,7 +24,7 @@ from mmf_core.device import pick_device
 from mmf_core.errors import MMFError, positive_float
 from mmf_core.fileio import atomic_path
 from mmf_core.threads import between_epochs
-from mmf_core.lazy_adam import RowSparseAdam, choose_rows, make_adam
+from mmf_core.lazy_adam import RowSparseAdam, choose_rows, make_adam, model_tables
 
 Triple = tuple  # (users (n,), items (n,), ratings (n,)) as numpy arrays or tensors
 
@@ -174,6 +174,19 @@ def evaluate(model, data: Triple, rating_range: tuple[float, float] | None = Non
     return {"rmse": math.sqrt(sq / len(r)), "mae": ab / len(r)}
 
 
+def batch_penalty(model, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """Per-rating L2: the squared norms of the trained rows (``row_tables``) and columns
+    (``col_tables``) each pair of the batch reads, summed, over the batch size."""
+    rows, cols = model_tables(model)
+    total = torch.zeros((), device=users.device)
+    for names, idx in ((rows, users), (cols, items)):
+        for name in names:
+            t = model._parameters.get(name)
+            if t is not None and t.requires_grad:
+                total = total + t[idx].pow(2).sum()
+    return total / max(1, len(users))
+
+
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
 
@@ -213,6 +226,7 @@ def fit_observed(
     checkpoint_every: int = 5,
     checkpoint_name: str = "fit_observed.pt",
     optimizer_rows: str = "auto",
+    reg: float = 0.0,
 ) -> FitResult:
     """Mini-batch Adam on observed entries with early stopping on val RMSE.
 
@@ -240,6 +254,11 @@ def fit_observed(
         same as Adam: untouched rows' moments do not decay). "auto" picks sparse only for
         tables large against the batch (:func:`mmf_core.lazy_adam.choose_rows`; e.g.
         ml-10m and larger at batch 4096), so small data sets keep the dense path.
+    weight_decay : Adam's L2 term (added to every gradient of every table, every step)
+    reg : per-rating L2 (:func:`batch_penalty`): each rating in a batch adds ``reg`` times
+        the squared norm of the rows it reads, so a user or item is shrunk in proportion
+        to how often it is rated (the classic SGD matrix factorization's regularizer);
+        dense update path only ("auto" then picks it)
     """
     lr_factors = positive_float(lr_factors, "lr_factors")
     lr_shifts = positive_float(lr_shifts, "lr_shifts")
@@ -252,7 +271,10 @@ def fit_observed(
     if n == 0:
         raise MMFError("the training set is empty; check the data set and the split fractions")
     has_val = val is not None and len(val[2]) > 0
-    rows_mode = choose_rows(model, int(batch_size), optimizer_rows)
+    reg = float(reg)
+    if reg and optimizer_rows == "sparse":
+        raise MMFError("per-rating L2 (reg) needs the dense update path; pass optimizer_rows='dense' or reg=0")
+    rows_mode = choose_rows(model, int(batch_size), "dense" if reg else optimizer_rows)
     sparse = rows_mode == "sparse"
     if sparse:
         opt = RowSparseAdam(model, lr_factors, lr_shifts, weight_decay=weight_decay)
@@ -291,7 +313,7 @@ def fit_observed(
                 pred = model.predict(u[idx], i[idx])
                 loss = torch.mean((pred - r[idx]) ** 2)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss + reg * batch_penalty(model, u[idx], i[idx]) if reg else loss).backward()
                 opt.step()
             loss_sum += loss.detach() * len(idx)
         event = {"epoch": epoch, "train_loss": float(loss_sum) / n}

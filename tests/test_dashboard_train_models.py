@@ -35,7 +35,7 @@ def test_specs_carry_extras_once_and_the_split():
     with pytest.raises(MMFError, match="unknown model"):
         training.completion_specs("/d.csv", **kw, extra_models=["svd"])
     assert training.split_from_state("random:0:test_ratio=0.1") == "random"
-    assert training.split_from_state("fixed:0:fold=u1") == "per_user" and training.split_from_state(None) == "per_user"
+    assert training.split_from_state("fixed:0:fold=u1") == "fixed" and training.split_from_state(None) == "per_user"
 
 
 def test_curves_and_table_show_the_extra_models_once():

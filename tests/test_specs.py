@@ -123,7 +123,7 @@ def test_form_fields_and_search_space_come_from_the_settings():
     spec = _spec("complete")
     fields = {f["name"]: f for f in spec.form_fields()}
     assert fields["R"]["min"] == 1 and fields["R"]["default"] == 1200 and fields["R"]["group"] == "MF"
-    assert fields["split"]["choices"] == ["per_user", "random", "temporal", "leave_last"]
+    assert fields["split"]["choices"] == ["per_user", "random", "temporal", "leave_last", "fixed"]
     space = spec.search_space(["lr_factors", "shift_mode", "use_bias"])
     assert space["lr_factors"]["type"] == "float" and space["lr_factors"]["log"] is True
     assert space["shift_mode"]["choices"] == ["zero", "random", "learned"]

@@ -81,11 +81,12 @@ def main(args: argparse.Namespace) -> int:
     r = res.result
     if r.get("agg"):
         labels = {"baseline": "Baseline MF", "mmf": "MMF", "nmf": "NMF", "tastes": "Tastes"}
+        scored = "search validation RMSE" if r.get("evaluated_on") == "validation" else "test RMSE"
         for key, label in labels.items():
             if key not in r["agg"]:
                 continue
             a = r["agg"][key]
-            print(f"{label:12s} test RMSE {a['test_rmse_mean']:.4f} ± {a['test_rmse_std']:.4f}  "
+            print(f"{label:12s} {scored} {a['test_rmse_mean']:.4f} ± {a['test_rmse_std']:.4f}  "
                   f"MAE {a['test_mae_mean']:.4f}  time {a['time_sec_mean']:.1f}s")
     written = export.write(r)
     print(f"Saved {len(written)} file(s) to {args.save_dir}: {', '.join(p.name for p in written)}")

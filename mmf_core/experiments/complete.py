@@ -13,7 +13,11 @@ parameters) with the baseline's protocol, reported under ``nmf`` / ``tastes``; `
 picks ``random``, ``temporal`` or ``leave_last`` instead of the per-user split;
 ``optimizer_rows`` ("dense" / "sparse") overrides the automatic choice of the update path
 (:func:`mmf_core.lazy_adam.choose_rows`: lazy Adam over the touched rows for large tables);
-``models`` trains only ``["baseline"]`` or only ``["mmf"]``. A one-model run leaves the other
+``models`` trains only ``["baseline"]`` or only ``["mmf"]``; ``split="fixed"`` (with ``fold``)
+uses the data's own train/test files; ``evaluate="validation"`` sets the test part aside
+unread and scores on a ``search_val_ratio`` share of the training part (what tuning trials
+run; the scores keep their ``test_*`` names, marked ``evaluated_on: "validation"``, and
+each epoch event adds ``search_val_rmse``; :mod:`mmf_core.experiments.complete_split`). A one-model run leaves the other
 model's settings out of its canonical params (MMF's K, masks, shifts and learning rates from
 a baseline-only run; ``lr_baseline`` from an MMF-only one), so the baseline runs of several MMF
 settings are one run in the store; extra models go with the baseline. Its result and arrays
@@ -33,6 +37,7 @@ from mmf_core.device import pick_device
 from mmf_core.errors import MMFError
 from mmf_core.experiments import ExperimentResult, RunContext
 from mmf_core.experiments import _common as c
+from mmf_core.experiments.complete_split import EVALUATE, check_split, part_counts, split_for
 from mmf_core.experiments.spec import Setting, Spec, device_setting, lr_setting, mask_setting, penalty_setting, seed_setting
 from mmf_core.fileio import atomic_write_text
 from mmf_core.lazy_adam import OPTIMIZER_ROWS
@@ -47,7 +52,8 @@ CORE_MODELS = ("baseline", "mmf")  # what ``models`` chooses from; both by defau
 # settings only MMF uses (left out of a baseline-only run's params), and only the baseline uses
 MMF_ONLY = ("K", "mask_mode_A", "mask_mode_B", "lr_factors", "lr_shifts", "shift_mode", "shift_init", "shift_std")
 BASELINE_ONLY = ("lr_baseline",)
-SPLITS = ("per_user", "random", "temporal", "leave_last")
+SPLITS = ("per_user", "random", "temporal", "leave_last", "fixed")
+FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub", "mat")  # ml-100k's folds; .mat data: its own
 MAX_RATING = 1e9  # the largest |rating_min| and |rating_max|
 # result key -> the factory's model name (:func:`mmf_core.models.build_model`)
 MODEL_OF = {"baseline": "mf", "mmf": "mmf", "nmf": "nmf", "tastes": "tastes"}
@@ -102,6 +108,8 @@ SPEC = Spec("complete", [
     lr_setting("lr_factors", 5e-3, group="MMF"),
     lr_setting("lr_shifts", 5e-3, group="MMF"),
     penalty_setting("weight_decay", 0.0),
+    penalty_setting("reg", 0.0, label="Per-rating L2",
+                    help="L2 on the rows each rating reads, per rating (the classic SGD MF regularizer); 0: none"),
     Setting("shift_mode", "choice", "zero", choices=SHIFT_MODES, group="MMF", help="zero (default) | random | learned",
             label="Shift mode"),
     Setting("shift_init", "choice", "zero", choices=SHIFT_INITS, group="MMF", help="zero | random (learned shifts)"),
@@ -122,7 +130,17 @@ SPEC = Spec("complete", [
     Setting("n_tastes", "int", 4, low=1, group="MF", label="Tastes per user (C)", form_high=32,
             help="tastes per user of the mixture of tastes (default 4)"),
     Setting("split", "choice", "per_user", choices=SPLITS, group="split", label="Split",
-            help="per_user (default, the reference's), random, temporal or leave_last (.mat data: fixed)"),
+            help="per_user (default, the reference's), random, temporal, leave_last, or fixed: the data's own "
+            "train/test files (ml-100k u1..u5, ua, ub; .mat data always use theirs)"),
+    Setting("fold", "choice", None, choices=FOLDS, group="split", label="Fold",
+            help="with --split fixed: which of the data's own splits (ml-100k: u1..u5, ua, ub; default the first "
+            "the folder holds; .mat: mat)"),
+    Setting("evaluate", "choice", "test", choices=EVALUATE, group="split", label="Evaluate on",
+            help="test (default): score on the split's test part; validation: set the test part aside unread and "
+            "score on a search validation share of the training part (what tuning trials run)"),
+    Setting("search_val_ratio", "float", 0.1, low=0.0, high=1.0, low_open=True, high_open=True, group="split",
+            step=0.01, form_high=0.5, label="Search validation share",
+            help="with --evaluate validation: the share of the training part scored instead of the test part"),
     Setting("optimizer_rows", "choice", "auto", choices=OPTIMIZER_ROWS,
             help="auto (default): lazy Adam over the rows a batch touches when the user and item tables "
             "are large against the batch, else Adam over whole tables (the reference's); dense | sparse force one"),
@@ -155,7 +173,7 @@ def _rules(out: dict, raw: dict) -> dict:
         raise MMFError(f"seeds repeat: {seeds}; give each seed once")
     out["seeds"] = seeds
     del out["seed_start"], out["num_seeds"]
-    if out["val_ratio"] + out["test_ratio"] >= 1.0:
+    if out["split"] != "fixed" and out["val_ratio"] + out["test_ratio"] >= 1.0:
         raise MMFError(f"val_ratio + test_ratio must be below 1, got {out['val_ratio']} + {out['test_ratio']}")
     if out["rating_min"] is not None and out["rating_max"] is not None and out["rating_min"] >= out["rating_max"]:
         raise MMFError(f"rating_min ({out['rating_min']}) must be below rating_max ({out['rating_max']})")
@@ -177,10 +195,33 @@ def _rules(out: dict, raw: dict) -> dict:
     n_tastes = out.pop("n_tastes")
     if "tastes" in extra:
         out["n_tastes"] = n_tastes
-    for k, default in (("split", "per_user"), ("optimizer_rows", "auto")):
+    _split_rules(out, raw)
+    if out["reg"] and out["optimizer_rows"] == "sparse":
+        raise MMFError("Per-rating L2 needs the dense update path; drop --optimizer_rows sparse or set --reg 0")
+    for k, default in (("split", "per_user"), ("optimizer_rows", "auto"), ("evaluate", "test"), ("reg", 0.0)):
         if out[k] == default:
             del out[k]
     return out
+
+
+def _split_rules(out: dict, raw: dict) -> None:
+    """Fold only with the fixed split (which takes no test share), the search validation
+    share only when scoring on validation; unused ones leave the canonical params."""
+    if out["split"] == "fixed":
+        del out["test_ratio"]
+    elif out["fold"] is not None:
+        raise MMFError(f"Fold {out['fold']} applies only to the data's own split; pass --split fixed or drop --fold")
+    if out["fold"] is None:
+        del out["fold"]
+    if out["evaluate"] == "validation":
+        if out["val_ratio"] + out["search_val_ratio"] >= 1.0:
+            raise MMFError(f"Validation share + Search validation share must be below 1, got {out['val_ratio']} + "
+                           f"{out['search_val_ratio']}; lower --search_val_ratio or --val_ratio")
+    else:
+        if out["search_val_ratio"] != SPEC["search_val_ratio"].default:
+            raise MMFError("Search validation share applies only when evaluating on validation; pass --evaluate "
+                           "validation or drop --search_val_ratio")
+        del out["search_val_ratio"]
 
 
 def _models(value) -> list[str]:
@@ -237,7 +278,7 @@ def check_data(p: dict, r=None, seeds=None) -> None:
                    f"complete on {p['dataset']} ({r.n_users} users, {r.n_items} items, {r.n_ratings} ratings) "
                    f"with R={p['R']}, batch_size={p['batch_size']}", "lower --R or --batch_size")
     for seed in p["seeds"] if seeds is None else seeds:
-        check_split(p, r, _split(r, p, seed), seed)
+        check_split(p, r, split_for(r, p, seed), seed)
 
 
 def rating_range(p: dict, r) -> tuple[float, float]:
@@ -245,44 +286,6 @@ def rating_range(p: dict, r) -> tuple[float, float]:
     lo = float(np.min(r.ratings)) if p["rating_min"] is None else p["rating_min"]
     hi = float(np.max(r.ratings)) if p["rating_max"] is None else p["rating_max"]
     return lo, hi
-
-
-def check_split(p: dict, r, split, seed: int) -> None:
-    """A one-line MMFError when the split of ``seed`` leaves no train or no test ratings."""
-    method = "fixed" if r.fixed_split and "mat" in r.fixed_split else p.get("split", "per_user")
-    for part, rows in (("train", split.train), ("test", split.test)):
-        if len(rows) != 0:
-            continue
-        if part == "train":
-            fix = "lower --test_ratio and --val_ratio, or use a data set with more ratings"
-        elif method == "per_user":
-            fix = ("the per_user split keeps users with fewer than 3 ratings wholly in train; use --split random or "
-                   "a data set with more ratings per user")
-        elif method == "leave_last":
-            fix = ("leave_last keeps users with too few ratings wholly in train; use --split random or a data set "
-                   "with more ratings per user")
-        elif method == "fixed":
-            fix = "the file's own split has no test ratings; use a data set with a test part"
-        else:
-            fix = f"test_ratio={p['test_ratio']:g} of {r.n_ratings} ratings rounds to none; raise --test_ratio"
-        raise MMFError(f"the {part} part of {p['dataset']}'s {method} split (seed {seed}) is empty "
-                       f"({r.n_ratings} ratings, {r.n_users} users); {fix}")
-
-
-def _split(r, p: dict, seed: int):
-    from mmf_core.data import make_split
-
-    if r.fixed_split and "mat" in r.fixed_split:  # Flixster / Douban / Yahoo: the file's own train/test
-        return make_split(r, "fixed", seed=seed, fold="mat", val_ratio=p["val_ratio"], cold_start="keep")
-    method = p.get("split", "per_user")
-    if method in ("per_user", "random"):
-        return make_split(r, method, seed=seed, val_ratio=p["val_ratio"], test_ratio=p["test_ratio"],
-                          cold_start="keep")
-    if method == "temporal":  # oldest rows train, then val, newest test, in the same shares
-        fr = (1.0 - p["val_ratio"] - p["test_ratio"], p["val_ratio"], p["test_ratio"])
-        return make_split(r, "temporal", seed=seed, fractions=fr, cold_start="keep")
-    # leave_last: each user's newest rating to test, the one before to val (none when val_ratio is 0)
-    return make_split(r, "leave_last", seed=seed, k=1, val_k=1 if p["val_ratio"] > 0 else 0, cold_start="keep")
 
 
 def model_keys(p: dict) -> tuple[str, ...]:
@@ -361,9 +364,10 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
                 name = MODEL_NAMES[key]
                 arrays[f"val_rmse__{name}__seed{seed}"] = np.asarray(summary[key].get("val_rmse_curve", []), float)
             continue
-        split = _split(r, p, seed)
+        split = split_for(r, p, seed)
         check_split(p, r, split, seed)
         train, val, test = r.subset(split.train), r.subset(split.val), r.subset(split.test)
+        scored = split.report["evaluated_on"]  # "validation": ``test`` is the search validation part
         mu = float(np.mean(train[2])) if p["mu_mode"] == "train_mean" and len(train[2]) else 3.0
         results = {}
         for key in model_keys(p):
@@ -391,13 +395,15 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
                 lrs = dict(lr_factors=p["lr_factors"], lr_shifts=p["lr_shifts"])
             tag = {"model": name, "method": name, "seed": int(seed)}
 
-            def on_event(e, tag=tag):
+            def on_event(e, tag=tag, model=model):
+                if scored == "validation" and "epoch" in e:  # the tuner's objective, epoch by epoch
+                    e = {**e, "search_val_rmse": evaluate(model, test, (lo, hi))["rmse"]}
                 ctx.on_event({**e, **tag})
 
             fit = fit_observed(
                 model, train, val, epochs=p["epochs"], batch_size=p["batch_size"], patience=p["patience"],
                 rating_range=(lo, hi), on_event=on_event, should_stop=ctx.should_stop, seed=int(seed), device=dev,
-                weight_decay=p["weight_decay"], checkpoint_dir=(ckpt_root / f"seed{seed}") if ckpt_root else None,
+                weight_decay=p["weight_decay"], reg=p.get("reg", 0.0), checkpoint_dir=(ckpt_root / f"seed{seed}") if ckpt_root else None,
                 checkpoint_name=f"{key}.pt", optimizer_rows=p.get("optimizer_rows", "auto"), **lrs,
             )
             t0 = time.perf_counter()
@@ -418,7 +424,7 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
             }
             arrays[f"val_rmse__{name}__seed{seed}"] = np.asarray(curve, dtype=np.float64)
             ctx.on_event({"stage": "result", **tag, "test_rmse": float(m["rmse"]), "test_mae": float(m["mae"]),
-                          "seconds": seconds})
+                          "seconds": seconds, **({"evaluated_on": scored} if scored == "validation" else {})})
             if fit.stopped:
                 stopped = True
                 break
@@ -429,7 +435,7 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
             "seed": int(seed),
             "num_users": r.n_users,
             "num_items": r.n_items,
-            "split": {"train": int(len(split.train)), "val": int(len(split.val)), "test": int(len(split.test))},
+            "split": part_counts(split),
             "rating_clamp": {"min": lo, "max": hi},
             "mu": mu,
             "config": {k: p[k] for k in ("R", "K", "use_bias", "mask_mode_A", "mask_mode_B", "shift_mode",
@@ -443,6 +449,10 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
             summary[key] = results[key]
         if p.get("split", "per_user") != "per_user":
             summary["split"]["method"] = p["split"]
+        if p.get("split") == "fixed":
+            summary["split"]["fold"] = split.report["fold"]
+        if scored == "validation":  # scores are on the search validation part; absent: on test
+            summary["evaluated_on"] = scored
         summaries.append(summary)
         if done_file is not None:
             done_file.parent.mkdir(parents=True, exist_ok=True)
@@ -459,4 +469,8 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
         "stopped": stopped,
         "device": dev.type,
     }
+    if p.get("evaluate") == "validation":  # every ``test_*`` score is on the search validation part
+        result["evaluated_on"] = "validation"
+        if result["agg"]:
+            result["agg"]["evaluated_on"] = "validation"
     return ExperimentResult(c.finite_json(result), arrays)
