@@ -56,13 +56,15 @@ def label_of(meta: dict) -> str:
 
 
 def summary_metrics(s: dict) -> None:
-    c = st.columns(5)
-    c[0].metric("Users", ui.fmt_int(s["n_users"]))
-    c[1].metric("Items", ui.fmt_int(s["n_items"]))
-    c[2].metric("Ratings", ui.fmt_int(s["n_ratings"]))
-    c[3].metric("Density", f"{100 * s['density']:.2f} %")
+    # a row that wraps instead of five fixed columns: at 900 px the values would be cut off
+    row = st.container(horizontal=True, wrap=True, gap="large")
+    row.metric("Users", ui.fmt_int(s["n_users"]), width="content")
+    row.metric("Items", ui.fmt_int(s["n_items"]), width="content")
+    row.metric("Ratings", ui.fmt_int(s["n_ratings"]), width="content")
+    row.metric("Density", f"{100 * s['density']:.2f} %", width="content")
     lo, hi = s["scale"]
-    c[4].metric("Rating scale", f"{lo:g} – {hi:g}", help=f"mean rating {s['rating_mean']:.2f}" if s.get("rating_mean") else None)
+    row.metric("Rating scale", f"{lo:g} – {hi:g}", width="content",
+               help=f"mean rating {s['rating_mean']:.2f}" if s.get("rating_mean") else None)
 
 
 def histograms(ratings, s: dict, key: str) -> None:

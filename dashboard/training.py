@@ -150,6 +150,37 @@ def completion_specs(dataset: str, *, R: int, K_list: list[int], masks: list[str
     return specs
 
 
+#: the settings the Train form (ratings) shows; every other setting of ``complete`` is hidden
+FORM_NAMES = ("R", "K", "mask_mode_A", "mask_mode_B", "shift_mode", "epochs", "patience", "batch_size", "seeds",
+              "extra_models", "n_tastes", "split", "test_ratio", "val_ratio", "use_bias")
+#: hidden settings that belong to the data or the run's purpose, never carried to a new run
+NOT_CARRIED = ("dataset", "data_dir", "download", "models", "seed_start", "num_seeds", "evaluate", "search_val_ratio")
+
+
+def carry_hidden(specs: list[dict], shown_params: list[dict]) -> list[dict]:
+    """"Edit and run again": each spec keeps the shown runs' values of the settings the form
+    does not show (learning rates, penalties, the global offset, ...), taken from a shown
+    run of the same model (an MMF run for MMF specs), instead of going back to the defaults.
+    The form's own settings, the data and the split's fold (unless the split stays fixed)
+    are never carried."""
+    if not shown_params:
+        return specs
+    out = []
+    for spec in specs:
+        params = dict(spec["params"])
+        is_mmf = params.get("models") == ["mmf"]
+        src = next((p for p in shown_params if ("mmf" in (p.get("models") or ["baseline", "mmf"])) == is_mmf),
+                   shown_params[0])
+        for key, value in src.items():
+            if key in FORM_NAMES or key in NOT_CARRIED or key in params:
+                continue
+            if key == "fold" and params.get("split") != "fixed":
+                continue
+            params[key] = value
+        out.append({**spec, "params": params})
+    return out
+
+
 def param_counts(n_users: int, n_items: int, R: int, K: int, shift_mode: str, use_bias: bool) -> dict:
     """Trained parameters of MF and MMF at rank R as ``complete`` builds them
     (:mod:`mmf_core.models.budget`)."""

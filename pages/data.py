@@ -5,7 +5,7 @@ configuration; saved sets to pick later."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import datasets, dataview, forms, serverpath, state, ui
+from dashboard import datasets, dataview, forms, serverpath, state, training, ui
 from mmf_core.errors import MMFError
 from mmf_core.units import human_bytes
 
@@ -213,11 +213,12 @@ with ui.guard(SPLIT_WORDS):
                "in train are 'cold start': dropped and counted (or kept, if you choose).")
     from mmf_core.data import SPLIT_METHODS
 
-    c = st.columns(5)
+    c = st.columns([1.6, 1, 1, 1, 1.2])  # the method's words need the room at 900 px
     methods = [m for m in SPLIT_METHODS if (m != "temporal" and m != "leave_last") or s["has_timestamps"]]
     methods = [m for m in methods if m != "fixed" or s.get("folds")]
     method = c[0].selectbox("Method", methods, index=methods.index("per_user"),
-                            help="per_user: the reference protocol (10 % test and one validation rating per user)")
+                            format_func=lambda m: {"fixed": "the data's own folds", **training.SPLIT_LABELS}.get(m, m),
+                            help="per user: the reference protocol (10 % test and one validation rating per user)")
     seed = c[1].number_input("Seed", 0, 10_000, 0, key="split_seed")
     opts = {}
     if method in ("random", "per_user"):

@@ -110,6 +110,8 @@ def explicit_page():
                                               patience=int(patience), use_bias=use_bias, test_ratio=float(test_ratio),
                                               val_ratio=float(val_ratio), budget_matched=matched,
                                               extra_models=extra, n_tastes=int(n_tastes), split=split)
+            if not forms.from_defaults("train"):  # edit and run again: the hidden settings stay the shown runs'
+                specs = training.carry_hidden(specs, [i["params"] for i in shown])
             run_ids = [runstore.submit(s["kind"], s["params"]) for s in specs]
             state.set_list("train_runs", run_ids)
             forms.follow_runs("train")

@@ -141,11 +141,11 @@ def test_upload_error_names_the_delimiter_picker_not_a_parameter():
 
 
 # ----------------------------------------------------------------------------- Train: the runs on screen
-def _submit_train_runs(meta_source: str, *, R: int, K: int, epochs: int, **extra) -> list[str]:
+def _submit_train_runs(meta_source: str, *, R: int, K: int, epochs: int, patience: int = 3, **extra) -> list[str]:
     from dashboard.training import completion_specs
 
     specs = completion_specs(meta_source, R=R, K_list=[K], masks=["sin"], shift_modes=["zero"], epochs=epochs,
-                             seeds=[5], batch_size=512, patience=3, use_bias=True, test_ratio=0.2, val_ratio=0.05,
+                             seeds=[5], batch_size=512, patience=patience, use_bias=True, test_ratio=0.2, val_ratio=0.05,
                              **extra)
     s = store()
     return [s.submit(x["kind"], x["params"]).id for x in specs]
@@ -213,7 +213,8 @@ def test_train_page_shows_the_partial_result_of_a_stopped_run():
 
     meta = datasets.list_datasets()[0]
     s = store()
-    (mf_id, mmf_id) = _submit_train_runs(meta["source"], R=6, K=2, epochs=1000)  # MF first: the one to stop
+    # MF first: the one to stop (patience as long as the epochs: early stopping must not end it first)
+    (mf_id, mmf_id) = _submit_train_runs(meta["source"], R=6, K=2, epochs=1000, patience=1000)
     deadline = time.monotonic() + WAIT
     while sum("epoch" in e and "val_rmse" in e for e in s.events(mf_id)) < 3:
         assert time.monotonic() < deadline, "the run wrote no epochs"
