@@ -311,3 +311,26 @@ def test_a_killed_worker_resumed_from_an_older_checkpoint_records_each_epoch_onc
     epochs = [e["epoch"] for e in evs if "epoch" in e]
     assert epochs == list(range(1, 31))
     assert any(e.get("event") == "resumed" for e in evs)
+
+
+# --------------------------------------------------------------------------- disk: checkpoints of finished runs
+def test_a_finished_run_drops_its_checkpoints_and_a_cancelled_one_keeps_them(store):
+    stopped = None
+
+    def cancel_at_3(ev):
+        if ev.get("epoch") == 3:
+            (store.root / stopped / "cancel").write_text("stop")
+
+    stopped = store.submit("toy", {"epochs": 8, "seed": 11}, start=False).id
+    execute_run(store.root / stopped, on_event=cancel_at_3)
+    assert store.get(stopped).status == CANCELLED
+    assert (store.root / stopped / "checkpoint" / "state.json").is_file()  # what a resume continues from
+
+    finished = store.submit("toy", {"epochs": 4, "seed": 12}, start=False).id
+    execute_run(store.root / finished)
+    assert store.get(finished).status == DONE and store.result(finished)["epochs_done"] == 4
+    assert not (store.root / finished / "checkpoint").exists()
+    # and the resumed one, once done, too
+    store.resume(stopped, start=False)
+    assert execute_run(store.root / stopped)[0] == DONE
+    assert not (store.root / stopped / "checkpoint").exists()

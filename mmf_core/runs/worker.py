@@ -27,6 +27,7 @@ import errno
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -173,6 +174,8 @@ def execute_run(run_dir: Path, *, group: str = "cpu", slots: int = 1, queue_entr
             raise MMFError(disk_full_message(run_dir.parent, exc)) from None
         _set(run_dir, status=final, files=digests, finished_at=time.time(),
              message="cancelled; the partial result is kept" if final == CANCELLED else None)
+        if final == DONE:  # a finished run is never resumed: its checkpoints only take disk (tens of MB each)
+            shutil.rmtree(run_dir / CHECKPOINT, ignore_errors=True)
         return final, out
     except Terminated:
         _set(run_dir, status=CANCELLED, message="cancelled (stopped by SIGTERM)", finished_at=time.time())
