@@ -15,7 +15,8 @@ LAYOUT = {
                ("train", "Train", ":material/model_training:"), ("recommend", "Recommend", ":material/thumb_up:")],
     "Experiments": [("spectrum", "Spectrum", ":material/equalizer:"),
                     ("identifiability", "Identifiability", ":material/fingerprint:"),
-                    ("benchmark", "Benchmark", ":material/speed:"), ("runs", "Runs", ":material/history:")],
+                    ("benchmark", "Benchmark", ":material/speed:"), ("tune", "Tune", ":material/tune:"),
+                    ("runs", "Runs", ":material/history:")],
 }
 
 

@@ -26,6 +26,7 @@ COMMANDS = [
     "implicit",
     "identify-sweep",
     "data",
+    "tune",
 ]
 NO_TRAINING = ("runs", "dataset", "data")  # commands that never train: no thread policy, no torch
 

@@ -35,7 +35,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("train/analysis", ("mmf_core.train", "mmf_core.lazy_adam", "mmf_core.analysis", "mmf_core.plots")),
     ("experiments", ("mmf_core.experiments",)),
     ("runs", ("mmf_core.runs",)),
-    ("serving/commands", ("mmf_core.serving", "mmf_core.identify_sweep", "mmf_core.commands", "mmf_core.cli", "mmf_core.__main__")),
+    ("serving/commands", ("mmf_core.serving", "mmf_core.identify_sweep", "mmf_core.tune", "mmf_core.commands", "mmf_core.cli",
+                          "mmf_core.__main__")),
     ("dashboard", ("dashboard",)),
     ("pages", ("pages",)),
 ]

@@ -1,0 +1,85 @@
+"""The Tune page (issue 13 item 5): a bad study is one line before anything starts; a
+finished study shows its trials, progress, figures and the winner beside the defaults;
+the winner becomes a named run."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from dashboard import tune_view
+from mmf_core.runs import RunStore
+from mmf_core.tune.runner import run_study
+from tests.dashboard_helpers import assert_clean, button, errors, open_page
+from tests.test_tune import _config, _quiet, planted_folder
+
+pytestmark = pytest.mark.usefixtures("stop_workers")
+
+
+def _save_tiny():
+    from dashboard import datasets
+    from mmf_core.data.synthetic import planted_mixture_ratings
+
+    return datasets.save_ratings(planted_mixture_ratings(40, 30, 2, 2, 0.3, 0), "tiny", "synthetic:planted")
+
+
+def test_tune_page_without_data_points_to_data():
+    at = open_page("tune")
+    assert_clean(at)
+    assert any("No data set yet" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("line, needle", [("bogus=1:2", "bogus"), ("R=64:16", "R"), ("lr_baseline=a:b", "lr_baseline")])
+def test_a_bad_search_space_is_one_line_and_starts_nothing(line, needle):
+    _save_tiny()
+    at = open_page("tune")
+    at.text_area[0].input(line)
+    button(at, "Start the study").click()
+    at.run()
+    errs = errors(at)
+    assert len(errs) == 1 and needle in errs[0], errs
+    assert not at.exception
+    assert tune_view.studies(os.environ["MMF_STORE"]) == []
+
+
+def test_no_model_chosen_is_one_line():
+    _save_tiny()
+    at = open_page("tune")
+    at.multiselect[0].set_value([])
+    button(at, "Start the study").click()
+    at.run()
+    assert errors(at) == ["choose at least one model to tune (MF, MMF or both)"]
+
+
+def test_a_finished_study_shows_trials_winner_and_names_its_run(tmp_path):
+    root = os.environ["MMF_STORE"]
+    config = _config(planted_folder(tmp_path), name="page", trials=3)
+    run_study(config, root, jobs=1, note=_quiet)
+
+    at = open_page("tune")
+    assert_clean(at)
+    assert at.selectbox[-1].value == "page" or "page" in [o for o in at.selectbox[-1].options]
+    bar = at.get("progress")[0]
+    assert "3 of 3 trials" in bar.proto.text
+    table = at.dataframe[0].value
+    assert list(table["trial"]) == [0, 1, 2] and "validation RMSE" in table.columns
+    assert "Rank R" in table.columns  # settings under their labels, not parameter names
+    winner = at.dataframe[1].value
+    assert winner["model"].iloc[0].startswith("tuned") and "reference defaults" in " ".join(winner["model"])
+
+    rid = tune_view.winner_run(root, "page")
+    assert rid is not None
+    button(at, "Name the winner's run and open it in Runs").click()
+    at.run()
+    info = RunStore(root).get(rid)
+    assert info.name.startswith("Tuned ") and "page" in info.name
+
+
+def test_progress_counts_retries_once():
+    import pandas as pd
+
+    df = pd.DataFrame({"number": [0, 1, 2, 3], "state": ["COMPLETE", "FAIL", "PRUNED", "RUNNING"],
+                       "retry": [None, True, None, None], "value": [0.9, None, None, None]})
+    frac, text = tune_view.progress(df, 10)
+    assert frac == pytest.approx(0.2) and text.startswith("2 of 10 trials") and "1 running" in text
