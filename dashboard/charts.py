@@ -82,8 +82,8 @@ def _curve_traces(label: str, c: str, x: list[int], y: list[float], name: str, m
 
 
 def training_curves(curves: Mapping[str, pd.DataFrame], *, loss_label: str = "train loss (MSE)",
-                    val_label: str = "validation RMSE (rating points)", height: int = 380, val_col: str = "val_rmse",
-                    loss_axis: str = "mean squared error (rating points²)",
+                    val_label: str = "validation RMSE", height: int = 380, val_col: str = "val_rmse",
+                    loss_axis: str = "MSE (rating points²)",
                     val_axis: str = "RMSE (rating points)", log_y: bool = False, smoothing: float = 0.0) -> go.Figure:
     """Train loss and validation RMSE per epoch of several runs, side by side.
 
@@ -125,13 +125,13 @@ def training_curves(curves: Mapping[str, pd.DataFrame], *, loss_label: str = "tr
     layout = dict(
         height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT, template=_white_template(), hovermode="closest",
         showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0.0),
-        xaxis=dict(domain=[0.0, 0.45], title=dict(text="epoch"), anchor="y"),
+        xaxis=dict(domain=[0.0, 0.42], title=dict(text="epoch"), anchor="y"),
         yaxis=dict(title=dict(text=loss_axis + (" (log scale)" if log_y else "")), anchor="x", **scale),
-        xaxis2=dict(domain=[0.55, 1.0], title=dict(text="epoch"), anchor="y2"),
+        xaxis2=dict(domain=[0.58, 1.0], title=dict(text="epoch"), anchor="y2"),
         yaxis2=dict(title=dict(text=val_axis + (" (log scale)" if log_y else "")), anchor="x2", **scale),
-        annotations=[dict(text=loss_label, x=0.225, y=1.0, xref="paper", yref="paper", xanchor="center",
+        annotations=[dict(text=loss_label, x=0.21, y=1.0, xref="paper", yref="paper", xanchor="center",
                           yanchor="bottom", showarrow=False, font=title_font),
-                     dict(text=val_label, x=0.775, y=1.0, xref="paper", yref="paper", xanchor="center",
+                     dict(text=val_label, x=0.79, y=1.0, xref="paper", yref="paper", xanchor="center",
                           yanchor="bottom", showarrow=False, font=title_font)],
     )
     return go.Figure(dict(data=traces, layout=layout), _validate=False)

@@ -26,18 +26,16 @@ if v:
     st.markdown(f"**The form holds the settings of the sweep shown below** ({ui.plain(runstore.label(shown))}): "
                 "edit any and press **Run the sweep** to run again; that sweep stays in the store.")
 with st.form("bench_form"):
-    c = st.columns(3)
-    r_text = forms.list_input_for(spec, "R_list", c[0], values=v)
-    k_text = forms.list_input_for(spec, "K_ratio_list", c[1], values=v)
-    seeds_text = forms.list_input_for(spec, "seeds", c[2], values=v)
-    c = st.columns(3)
-    data_mode = forms.selectbox_for(spec, "data_mode", c[0], labels={"blockdiag": "block-diagonal (6 blocks)",
-                                                                     "random": "random Gaussian"}, values=v)
-    size = forms.number_input_for(spec, "I", c[1], label="Rows = columns (I = J)", values=v)
-    epochs = forms.number_input_for(spec, "epochs", c[2], values=v)
-    c = st.columns([2, 1])
-    methods = forms.multiselect_for(spec, "methods", c[0], labels=experiments_view.METHOD_LABELS, values=v)
-    mask = forms.selectbox_for(spec, "mask_mode_A", c[1], values=v)
+    row = st.container(horizontal=True, wrap=True, gap="medium")  # wraps on a narrow screen
+    r_text = forms.list_input_for(spec, "R_list", row, values=v, width=200)
+    k_text = forms.list_input_for(spec, "K_ratio_list", row, values=v, width=200)
+    seeds_text = forms.list_input_for(spec, "seeds", row, values=v, width=200)
+    data_mode = forms.selectbox_for(spec, "data_mode", row, labels={"blockdiag": "block-diagonal (6 blocks)",
+                                                                    "random": "random Gaussian"}, values=v, width=240)
+    size = forms.number_input_for(spec, "I", row, label="Rows = columns (I = J)", values=v, width=200)
+    epochs = forms.number_input_for(spec, "epochs", row, values=v, width=200)
+    methods = forms.multiselect_for(spec, "methods", row, labels=experiments_view.METHOD_LABELS, values=v, width=420)
+    mask = forms.selectbox_for(spec, "mask_mode_A", row, values=v, width=200)
     st.caption("Every rank is run with every K ratio (K = K ratio × R, rounded): several ranks give the error "
                "against the budget, several K ratios the error against K, both give both charts.")
     submitted = st.form_submit_button("Run the sweep", type="primary", icon=":material/play_arrow:")

@@ -45,26 +45,23 @@ if v:
                 "below**: edit any and press **Compare** to run again; those runs stay in the store.")
 
 with st.form("ident_form"):
-    c = st.columns(2)
-    data = forms.selectbox_for(spec, "data", c[0], labels=identify_view.DATA_WORDS, values=v)
+    row = st.container(horizontal=True, wrap=True, gap="medium")  # wraps on a narrow screen
+    data = forms.selectbox_for(spec, "data", row, labels=identify_view.DATA_WORDS, values=v, width=300)
     shift_keys = list(SHIFTS)
-    shifts = c[1].selectbox("Mask shifts", shift_keys, index=shift_keys.index(v.get("shifts", "fixed")),
-                            format_func=identify_view.SHIFT_WORDS.get,
-                            help="fixed: both runs use the same mask shifts (those that made planted data)")
-    c = st.columns(4)
-    size = forms.number_input_for(spec, "I", c[0], label="Matrix size (I = J)", values=v)
-    R = forms.number_input_for(spec, "R", c[1], values=v)
-    K = forms.number_input_for(spec, "K", c[2], values=v)
-    epochs = forms.number_input_for(spec, "epochs", c[3], values=v)
-    c = st.columns(4)
-    mask = forms.selectbox_for(spec, "mask_mode", c[0], values=v)
-    noise = forms.number_input_for(spec, "noise", c[1], values=v)
-    blocks = forms.number_input_for(spec, "num_blocks", c[2], values=v)
-    c = st.columns([3, 2])
-    pairs_text = c[0].text_input("Seed pairs", v.get("pairs", "101-202, 303-404, 505-606, 707-808, 909-1010"),
-                                 help="a-b pairs, comma-separated; at least 2 for a verdict, 5 or more to trust it")
-    contrast = c[1].checkbox("Also on the reference's block-diagonal data", value=v.get("contrast", True),
-                             help="the same settings on the reference's data, side by side")
+    shifts = row.selectbox("Mask shifts", shift_keys, index=shift_keys.index(v.get("shifts", "fixed")),
+                           format_func=identify_view.SHIFT_WORDS.get, width=300,
+                           help="fixed: both runs use the same mask shifts (those that made planted data)")
+    size = forms.number_input_for(spec, "I", row, label="Matrix size (I = J)", values=v, width=170)
+    R = forms.number_input_for(spec, "R", row, values=v, width=170)
+    K = forms.number_input_for(spec, "K", row, values=v, width=170)
+    epochs = forms.number_input_for(spec, "epochs", row, values=v, width=170)
+    mask = forms.selectbox_for(spec, "mask_mode", row, values=v, width=170)
+    noise = forms.number_input_for(spec, "noise", row, values=v, width=170)
+    blocks = forms.number_input_for(spec, "num_blocks", row, values=v, width=170)
+    pairs_text = row.text_input("Seed pairs", v.get("pairs", "101-202, 303-404, 505-606, 707-808, 909-1010"), width=360,
+                                help="a-b pairs, comma-separated; at least 2 for a verdict, 5 or more to trust it")
+    contrast = st.checkbox("Also on the reference's block-diagonal data", value=v.get("contrast", True),
+                           help="the same settings on the reference's data, side by side")
     go = st.form_submit_button("Compare", type="primary", icon=":material/play_arrow:")
 if v:
     forms.defaults_button("ident")

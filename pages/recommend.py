@@ -45,12 +45,12 @@ with ui.guard(forms.screen_labels(spec)):
                    help=runstore.id_help(shown))
 
     with st.form("rec_form"):
-        c = st.columns(5)
-        model = forms.selectbox_for(spec, "model", c[0], labels=MODEL_WORDS, values=v)
-        rank = forms.number_input_for(spec, "rank", c[1], values=v)
-        K = forms.number_input_for(spec, "K", c[2], values=v)
-        epochs = forms.number_input_for(spec, "epochs", c[3], values=v)
-        seed = forms.number_input_for(spec, "seed", c[4], values=v)
+        row = st.container(horizontal=True, wrap=True, gap="medium")  # wraps on a narrow screen
+        model = forms.selectbox_for(spec, "model", row, labels=MODEL_WORDS, values=v, width=200)
+        rank = forms.number_input_for(spec, "rank", row, values=v, width=150)
+        K = forms.number_input_for(spec, "K", row, values=v, width=150)
+        epochs = forms.number_input_for(spec, "epochs", row, values=v, width=150)
+        seed = forms.number_input_for(spec, "seed", row, values=v, width=150)
         go = st.form_submit_button("Train the recommender", type="primary", icon=":material/play_arrow:")
     if shown:
         forms.defaults_button("rec")

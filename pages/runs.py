@@ -19,11 +19,13 @@ with ui.guard():
         st.info("The store is empty. Start something on Home, Train, Spectrum, Identifiability or Benchmark.")
         st.stop()
 
-    f1, f2, f3, f4 = st.columns([2, 2, 2.4, 1.8])
-    kinds = f1.multiselect("Experiment", sorted(table["experiment"].unique()), placeholder="all experiments")
-    statuses = f2.multiselect("Status", sorted(table["status"].unique()), placeholder="any status")
-    text = f3.text_input("Search (name, id, data, settings)", "")
-    sort = f4.selectbox("Sort by", ["newest first", "oldest first", "longest first", "name", "experiment", "status"])
+    row = st.container(horizontal=True, wrap=True, gap="medium")  # wraps on a narrow screen
+    kinds = row.multiselect("Experiment", sorted(table["experiment"].unique()), placeholder="all experiments",
+                            width=230)
+    statuses = row.multiselect("Status", sorted(table["status"].unique()), placeholder="any status", width=200)
+    text = row.text_input("Search (name, id, data, settings)", "", width=280)
+    sort = row.selectbox("Sort by", ["newest first", "oldest first", "longest first", "name", "experiment", "status"],
+                         width=180)
 
     view = table
     if kinds:

@@ -26,16 +26,15 @@ if v:
     st.markdown(f"**The form holds the settings of the result shown below** ({ui.plain(runstore.label(shown))}): "
                 "edit any and press **Compute spectra** to run again; that result stays in the store.")
 with st.form("spectrum_form"):
-    c = st.columns(4)
-    R_budget = forms.number_input_for(spec, "R_budget", c[0], values=v)
-    K_text = forms.list_input_for(spec, "K_list", c[1], values=v)
-    mask = forms.selectbox_for(spec, "mask_mode", c[2], values=v)
-    epochs = forms.number_input_for(spec, "mmf_epochs", c[3], values=v)
-    c = st.columns(4)
-    s10 = forms.number_input_for(spec, "S10_size", c[0], values=v)
-    h6 = forms.number_input_for(spec, "H6_size", c[1], values=v)
-    blocks = forms.number_input_for(spec, "H6_blocks", c[2], values=v)
-    seed = forms.number_input_for(spec, "seed", c[3], values=v)
+    row = st.container(horizontal=True, wrap=True, gap="medium")  # wraps on a narrow screen
+    R_budget = forms.number_input_for(spec, "R_budget", row, values=v, width=170)
+    K_text = forms.list_input_for(spec, "K_list", row, values=v, width=170)
+    mask = forms.selectbox_for(spec, "mask_mode", row, values=v, width=200)
+    epochs = forms.number_input_for(spec, "mmf_epochs", row, values=v, width=170)
+    s10 = forms.number_input_for(spec, "S10_size", row, values=v, width=170)
+    h6 = forms.number_input_for(spec, "H6_size", row, values=v, width=170)
+    blocks = forms.number_input_for(spec, "H6_blocks", row, values=v, width=170)
+    seed = forms.number_input_for(spec, "seed", row, values=v, width=170)
     go = st.form_submit_button("Compute spectra", type="primary", icon=":material/play_arrow:")
 if v:
     forms.defaults_button("spectrum")

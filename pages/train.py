@@ -56,26 +56,25 @@ def explicit_page():
         with st.form("train_form"):
             st.markdown("**Models**: MF (baseline) and one MMF per combination of the settings below; "
                         "optionally NMF and a mixture of tastes, trained like MF.")
-            c = st.columns(4)
-            R = forms.number_input_for(spec, "R", c[0], values=v)
-            K_text = forms.list_input_for(spec, "K", c[1], values=v)
-            masks = forms.multiselect_for(spec, "mask_mode_A", c[2], values=v)
-            shifts = forms.multiselect_for(spec, "shift_mode", c[3], labels=training.SHIFT_LABELS, values=v)
-            c = st.columns(4)
-            epochs = forms.number_input_for(spec, "epochs", c[0], values=v)
-            patience = forms.number_input_for(spec, "patience", c[1], values=v)
-            batch = forms.number_input_for(spec, "batch_size", c[2], values=v)
-            seeds_text = forms.list_input_for(spec, "seeds", c[3], values=v)
-            c = st.columns(4)
-            extra = forms.multiselect_for(spec, "extra_models", c[0], labels=training.EXTRA_MODELS, values=v)
-            n_tastes = forms.number_input_for(spec, "n_tastes", c[1], values=v)
-            split = forms.selectbox_for(spec, "split", c[2], labels=training.SPLIT_LABELS, values=v)
-            c = st.columns(4)
-            test_ratio = forms.number_input_for(spec, "test_ratio", c[0], values=v)
-            val_ratio = forms.number_input_for(spec, "val_ratio", c[1], values=v)
-            use_bias = forms.checkbox_for(spec, "use_bias", c[2], values=v)
-            matched = c[3].checkbox("Budget-matched", "learned" not in (v.get("shift_mode") or []),
-                                    help="MMF may not have more trained parameters than MF (learned shifts are refused)")
+            # one row that wraps: each field keeps a readable width on a 900 px screen too
+            row = st.container(horizontal=True, wrap=True, gap="medium")
+            N, W = 150, 250  # widths (px) of number fields and of choice fields
+            R = forms.number_input_for(spec, "R", row, values=v, width=N)
+            K_text = forms.list_input_for(spec, "K", row, values=v, width=N)
+            masks = forms.multiselect_for(spec, "mask_mode_A", row, values=v, width=W)
+            shifts = forms.multiselect_for(spec, "shift_mode", row, labels=training.SHIFT_LABELS, values=v, width=W)
+            epochs = forms.number_input_for(spec, "epochs", row, values=v, width=N)
+            patience = forms.number_input_for(spec, "patience", row, values=v, width=N)
+            batch = forms.number_input_for(spec, "batch_size", row, values=v, width=N)
+            seeds_text = forms.list_input_for(spec, "seeds", row, values=v, width=N)
+            extra = forms.multiselect_for(spec, "extra_models", row, labels=training.EXTRA_MODELS, values=v, width=W)
+            n_tastes = forms.number_input_for(spec, "n_tastes", row, values=v, width=N)
+            split = forms.selectbox_for(spec, "split", row, labels=training.SPLIT_LABELS, values=v, width=W)
+            test_ratio = forms.number_input_for(spec, "test_ratio", row, values=v, width=N)
+            val_ratio = forms.number_input_for(spec, "val_ratio", row, values=v, width=N)
+            use_bias = forms.checkbox_for(spec, "use_bias", row, values=v, width="content")
+            matched = row.checkbox("Budget-matched", "learned" not in (v.get("shift_mode") or []), width="content",
+                                   help="MMF may not have more trained parameters than MF (learned shifts are refused)")
             st.caption("With no run shown, split, seeds and shares start from the split chosen on the Data page; "
                        "each training seed draws its own split.")
             go = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
@@ -124,9 +123,9 @@ def explicit_page():
             st.info("Nothing trained yet on this page: choose settings and press **Train**.")
             return
         st.subheader("Training")
-        o1, o2, _ = st.columns([1, 2, 3])
-        log_y = o1.toggle("Log scale", key="train_log_y", help="both value axes on a log scale")
-        smoothing = o2.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="train_smoothing",
+        opts = st.container(horizontal=True, wrap=True, gap="large", vertical_alignment="center")
+        log_y = opts.toggle("Log scale", key="train_log_y", help="both value axes on a log scale", width="content")
+        smoothing = opts.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="train_smoothing", width=260,
                               help="TensorBoard-style moving average, for display only: the raw points stay "
                                    "faint behind the smoothed curve, and each hover shows both values")
 
@@ -164,7 +163,7 @@ def explicit_page():
             st.caption("RMSE and MAE in rating points (lower is better), predictions clamped to the rating scale; "
                        "mean over seeds" + (", RMSE std over seeds." if "RMSE std" in table else
                                             " (one seed: no spread to show)."))
-            d1, d2, _ = st.columns([1, 1, 3])
+            d1 = d2 = st.container(horizontal=True, wrap=True)  # buttons at their own width, side by side
             d1.download_button("Download CSV", table.to_csv(index=False).encode(), file_name="train_results.csv",
                                mime="text/csv", icon=":material/download:")
             d2.download_button("Download JSON", json.dumps(results, indent=1, default=str).encode(),
@@ -263,7 +262,7 @@ def implicit_page():
                                         "time (s)": st.column_config.NumberColumn(format="%,.2f")})
             st.caption("Recall@k: share of a user's held-out items found in their top k; NDCG@k also rewards "
                        "ranking them higher. Popularity recommends the most interacted-with items to everyone.")
-            d1, d2, _ = st.columns([1, 1, 3])
+            d1 = d2 = st.container(horizontal=True, wrap=True)  # buttons at their own width, side by side
             d1.download_button("Download CSV", table.to_csv(index=False).encode(), file_name="implicit_results.csv",
                                mime="text/csv", icon=":material/download:", key="imp_csv")
             d2.download_button("Download JSON", json.dumps(results, indent=1, default=str).encode(),

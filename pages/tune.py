@@ -29,7 +29,7 @@ with ui.guard(labels=WORDS):
         meta = dataview.pick_saved(saved)
         cores = usable_cores()
         with st.form("tune_form"):
-            c = st.columns(4)
+            c = st.columns([1.5, 1, 1, 1])  # both model chips stay readable at 900 px
             models = c[0].multiselect("Models", list(tune_view.MODEL_WORDS), default=list(tune_view.MODEL_WORDS),
                                       format_func=tune_view.MODEL_WORDS.get)
             splits = ["per_user", "fixed", "random", "temporal"]
@@ -122,7 +122,9 @@ with ui.guard(labels=WORDS):
     report = tune_view.report(root, chosen)
     if report and "test" in report:
         st.subheader("The winner on the test part")
-        st.dataframe(tune_view.report_table(report), hide_index=True, width="stretch",
+        table = tune_view.report_table(report)
+        names = runstore.labels([runstore.info(r) for r in dict.fromkeys(table["run"].dropna())])
+        st.dataframe(table.assign(run=table["run"].map(lambda r: names.get(r, r))), hide_index=True, width="stretch",
                      column_config={"test RMSE": st.column_config.NumberColumn(format="%.4f"),
                                     "test MAE": st.column_config.NumberColumn(format="%.4f")})
 

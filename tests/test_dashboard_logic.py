@@ -106,7 +106,7 @@ def test_progress_text_with_eta_and_final_states():
 def test_charts_have_units_and_markers():
     df = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [3.0, 2.0, 1.5], "val_rmse": [1.2, 1.1, np.nan]})
     fig = charts.training_curves({"MF": df, "MMF": df})
-    assert fig.layout.yaxis.title.text == "mean squared error (rating points²)"
+    assert fig.layout.yaxis.title.text == "MSE (rating points²)"
     assert fig.layout.yaxis2.title.text == "RMSE (rating points)"
     assert len(fig.data) == 4 and fig.data[1].y == (1.2, 1.1)  # the missing value is left out
     fig = charts.spectrum_lines([{"label": "SVD", "singular_values": [3, 2, 1, 1e-9]}], r_budget=2, floor=1e-6)
