@@ -9,7 +9,9 @@ from mmf_core.units import human_bytes
 
 st.title("MMF Studio")
 
-left, right = st.columns([1.05, 1], gap="large")
+# two blocks that sit side by side on a wide screen and stack on a narrow one (900 px)
+intro = st.container(horizontal=True, wrap=True, gap="large")
+left, right = intro.container(width=480), intro.container(width=480)
 with left:
     st.markdown(
         """
@@ -50,7 +52,8 @@ with right:
 st.subheader("Try it: one-click demos, no file needed")
 st.caption("Each demo is submitted to the run store and trains in a background worker; "
            "the link opens the page that shows it. Asking again reuses the finished run.")
-cols = st.columns(3, gap="medium")
+cards = st.container(horizontal=True, wrap=True, gap="medium")  # three cards, wrapping when narrow
+cols = [cards.container(width=300) for _ in demos.DEMOS]
 for col, demo in zip(cols, demos.DEMOS):
     with col, st.container(border=True):
         st.markdown(f"**{demo.title}**")
@@ -92,10 +95,10 @@ def _status():
     with ui.guard():
         runs = runstore.list_runs()
         active = _active(runs)
-        c1, c2, c3 = st.columns(3)
-        c1.metric("Running or queued", len(active))
-        c2.metric("Runs in the store", len(runs))
-        c3.metric("Store size", human_bytes(runstore.size_bytes()))
+        row = st.container(horizontal=True, wrap=True, gap="large")
+        row.metric("Running or queued", len(active), width="content")
+        row.metric("Runs in the store", len(runs), width="content")
+        row.metric("Store size", human_bytes(runstore.size_bytes()), width="content")
         st.caption(f"Device: {system.device_description()} · store folder: {ui.plain(runstore.store_root())}")
         for r in active:
             st.text(f"{runstore.label(r)} ({r['kind']}): {r['status']}", help=runstore.id_help(r))

@@ -29,19 +29,18 @@ with ui.guard(labels=WORDS):
         meta = dataview.pick_saved(saved)
         cores = usable_cores()
         with st.form("tune_form"):
-            c = st.columns([1.5, 1, 1, 1])  # both model chips stay readable at 900 px
-            models = c[0].multiselect("Models", list(tune_view.MODEL_WORDS), default=list(tune_view.MODEL_WORDS),
-                                      format_func=tune_view.MODEL_WORDS.get)
+            row = st.container(horizontal=True, wrap=True, gap="medium")  # wraps on a narrow screen
+            models = row.multiselect("Models", list(tune_view.MODEL_WORDS), default=list(tune_view.MODEL_WORDS),
+                                      format_func=tune_view.MODEL_WORDS.get, width=300)
             splits = ["per_user", "fixed", "random", "temporal"]
-            split = c[1].selectbox("Split", splits, format_func=lambda s: {
-                "fixed": "the data's own folds", **training.SPLIT_LABELS}.get(s, s))
-            fold = c[2].selectbox("Fold (own folds only)", list(tune_view.FOLD_WORDS),
-                                  format_func=tune_view.FOLD_WORDS.get)
-            seed = c[3].number_input("Seed", min_value=0, max_value=2**32 - 1, value=123, step=1)
-            c = st.columns(4)
-            trials = c[0].number_input("Trials", min_value=1, max_value=2000, value=60, step=10,
+            split = row.selectbox("Split", splits, format_func=lambda s: {
+                "fixed": "the data's own folds", **training.SPLIT_LABELS}.get(s, s), width=220)
+            fold = row.selectbox("Fold (own folds only)", list(tune_view.FOLD_WORDS),
+                                  format_func=tune_view.FOLD_WORDS.get, width=220)
+            seed = row.number_input("Seed", min_value=0, max_value=2**32 - 1, value=123, step=1, width=170)
+            trials = row.number_input("Trials", min_value=1, max_value=2000, value=60, step=10, width=170,
                                        help="trials in all; a resumed study keeps its finished ones")
-            jobs = c[1].number_input("Parallel trials", min_value=1, max_value=max(1, cores), value=min(2, cores),
+            jobs = row.number_input("Parallel trials", min_value=1, max_value=max(1, cores), value=min(2, cores), width=170,
                                      help=f"trials at once on this machine ({cores} usable cores; fewer when "
                                           "other work keeps some busy)")
             with st.expander("Search space and cluster"):
