@@ -111,6 +111,16 @@ def rename(run_id: str, name: str | None) -> dict:
     return store().rename(run_id, name).to_dict()
 
 
+def shown_run(kind: str, chosen: list[str]) -> tuple[list[dict], list[str], str | None, dict | None]:
+    """What a page of ``kind`` shows: its runs (newest first), their ids, and the run on
+    screen (its id and info): the first of ``chosen`` (the page's state) still in the
+    store, else the newest; None when there is none."""
+    past = list_runs(kind=kind)
+    ids = [r["id"] for r in past]
+    shown_id = next((r for r in chosen if r in ids), ids[0] if ids else None)
+    return past, ids, shown_id, next((r for r in past if r["id"] == shown_id), None)
+
+
 def events(run_id: str, since: int = 0) -> list[dict]:
     return list(store().events(run_id, since))
 

@@ -17,10 +17,7 @@ spec = RECONSTRUCT.SPEC
 FORM = ("data_mode", "I", "R_list", "K_ratio_list", "methods", "epochs", "seeds", "mask_mode_A")
 LABELS = {**forms.screen_labels(spec), "seeds=0": "0"}
 
-past = runstore.list_runs(kind="reconstruct")
-ids = [r["id"] for r in past]
-shown_id = next((r for r in state.get_list("bench_runs") if r in ids), ids[0] if ids else None)
-shown = next((r for r in past if r["id"] == shown_id), None)
+past, ids, shown_id, shown = runstore.shown_run("reconstruct", state.get_list("bench_runs"))
 v = forms.shown_values(spec, [shown["params"]] if shown else [], key="bench")
 if v:
     st.markdown(f"**The form holds the settings of the sweep shown below** ({ui.plain(runstore.label(shown))}): "

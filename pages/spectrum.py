@@ -17,10 +17,7 @@ spec = SPECTRUM.SPEC
 FORM = ("R_budget", "K_list", "mask_mode", "mmf_epochs", "S10_size", "H6_size", "H6_blocks", "seed")
 LABELS = forms.screen_labels(spec)
 
-past = runstore.list_runs(kind="spectrum")
-ids = [r["id"] for r in past]
-shown_id = next((r for r in state.get_list("spectrum_runs") if r in ids), ids[0] if ids else None)
-shown = next((r for r in past if r["id"] == shown_id), None)
+past, ids, shown_id, shown = runstore.shown_run("spectrum", state.get_list("spectrum_runs"))
 v = forms.shown_values(spec, [shown["params"]] if shown else [], key="spectrum")
 if v:
     st.markdown(f"**The form holds the settings of the result shown below** ({ui.plain(runstore.label(shown))}): "

@@ -152,3 +152,16 @@ def screenshot(page, name: str, folders, max_height: int = 8000) -> list[Path]:
     finally:
         page.set_viewport_size(size)
     return paths
+
+
+def fill(page, label: str, value) -> None:
+    """Type ``value`` into the field labelled ``label`` and leave it (Streamlit commits on blur)."""
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def no_error(page) -> None:
+    """No error box on the page (its text in the assertion message otherwise)."""
+    errs = page.locator('[data-testid="stAlertContentError"]')
+    assert errs.count() == 0, [errs.nth(i).inner_text() for i in range(errs.count())]

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from dashboard.nav import LAYOUT
-from tests.e2e_support import CHROMIUM, StreamlitServer, chromium_page, open_page, screenshot, wait_idle
+from tests.e2e_support import (
+    fill as _fill, no_error as _no_error, CHROMIUM, StreamlitServer, chromium_page, open_page, screenshot,
+    wait_idle)
 from tests.dashboard_helpers import cancel_active, movielens_bytes
 
 pytestmark = [
@@ -26,17 +28,6 @@ pytestmark = [
 ]
 
 LONG = 240_000  # ms: training on a busy 2-core machine
-
-
-def _fill(page, label: str, value) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Tab")
-
-
-def _no_error(page) -> None:
-    errs = page.locator('[data-testid="stAlertContentError"]')
-    assert errs.count() == 0, [errs.nth(i).inner_text() for i in range(errs.count())]
 
 
 def test_whole_mission_in_chromium(tmp_path):

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.dashboard_helpers import cancel_active
-from tests.e2e_support import CHROMIUM, StreamlitServer, chromium_page, open_page, screenshot, wait_idle
+from tests.e2e_support import (
+    fill as _fill, no_error as _no_error, CHROMIUM, StreamlitServer, chromium_page, open_page, screenshot,
+    wait_idle)
 
 pytestmark = [
     pytest.mark.browser,
@@ -26,17 +28,6 @@ LONG = 240_000  # ms: a busy 2-core machine
 # a spectrum run of many logged epochs, so the bar is seen between its ends
 SPECTRUM = {"Rank budget R": 8, "K values for MMF": "2, 4", "MMF epochs": 3000, "S_10 size (rows = columns)": 192,
             "H_6 size (rows = columns)": 180}
-
-
-def _fill(page, label: str, value) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Tab")
-
-
-def _no_error(page) -> None:
-    errs = page.locator('[data-testid="stAlertContentError"]')
-    assert errs.count() == 0, [errs.nth(i).inner_text() for i in range(errs.count())]
 
 
 def _bar(page) -> tuple[int, str] | None:

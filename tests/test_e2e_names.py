@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.dashboard_helpers import cancel_active
-from tests.e2e_support import CHROMIUM, StreamlitServer, chromium_page, open_page, screenshot, wait_idle
+from tests.e2e_support import (
+    fill as _fill, no_error as _no_error, CHROMIUM, StreamlitServer, chromium_page, open_page, screenshot,
+    wait_idle)
 
 pytestmark = [
     pytest.mark.browser,
@@ -23,17 +25,6 @@ pytestmark = [
 
 LONG = 240_000  # ms: a busy 2-core machine
 NAME = "Spectrum R=4, K=2 sin, S_10 24², H_6 24²"
-
-
-def _fill(page, label: str, value) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Tab")
-
-
-def _no_error(page) -> None:
-    errs = page.locator('[data-testid="stAlertContentError"]')
-    assert errs.count() == 0, [errs.nth(i).inner_text() for i in range(errs.count())]
 
 
 def test_run_name_in_progress_bar_and_comparison_legend(tmp_path):

@@ -18,7 +18,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.dashboard_helpers import cancel_active, movielens_bytes
-from tests.e2e_support import CHROMIUM, StreamlitServer, chromium_page, open_page, screenshot, wait_idle
+from tests.e2e_support import (
+    fill as _fill, CHROMIUM, StreamlitServer, chromium_page, open_page, screenshot, wait_idle)
 
 pytestmark = [
     pytest.mark.browser,
@@ -83,12 +84,6 @@ def _upload(page, data_file: Path) -> None:
     page.get_by_role("button", name="Load and save", exact=True).click()
     page.get_by_text("It is now the current data set").wait_for()
     wait_idle(page)
-
-
-def _fill(page, label: str, value) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Tab")
 
 
 def _value(page, label: str) -> str:
