@@ -57,7 +57,7 @@ def label_of(meta: dict) -> str:
 
 def summary_metrics(s: dict) -> None:
     # a row that wraps instead of five fixed columns: at 900 px the values would be cut off
-    row = st.container(horizontal=True, wrap=True, gap="large")
+    row = st.container(horizontal=True, wrap=True, gap="medium")
     row.metric("Users", ui.fmt_int(s["n_users"]), width="content")
     row.metric("Items", ui.fmt_int(s["n_items"]), width="content")
     row.metric("Ratings", ui.fmt_int(s["n_ratings"]), width="content")

@@ -213,26 +213,28 @@ with ui.guard(SPLIT_WORDS):
                "in train are 'cold start': dropped and counted (or kept, if you choose).")
     from mmf_core.data import SPLIT_METHODS
 
-    c = st.columns([1.6, 1, 1, 1, 1.2])  # the method's words need the room at 900 px
+    row = st.container(horizontal=True, wrap=True, gap="medium")  # wraps on a narrow screen (900 px)
+    c = [row] * 5
     methods = [m for m in SPLIT_METHODS if (m != "temporal" and m != "leave_last") or s["has_timestamps"]]
     methods = [m for m in methods if m != "fixed" or s.get("folds")]
     method = c[0].selectbox("Method", methods, index=methods.index("per_user"),
                             format_func=lambda m: {"fixed": "the data's own folds", **training.SPLIT_LABELS}.get(m, m),
-                            help="per user: the reference protocol (10 % test and one validation rating per user)")
-    seed = c[1].number_input("Seed", 0, 10_000, 0, key="split_seed")
+                            help="per user: the reference protocol (10 % test and one validation rating per user)",
+                            width=230)
+    seed = c[1].number_input("Seed", 0, 10_000, 0, key="split_seed", width=150)
     opts = {}
     if method in ("random", "per_user"):
         # the same settings (default, bounds) as the Train form's: one home, complete's SPEC
-        opts["test_ratio"] = forms.number_input_for(complete.SPEC, "test_ratio", c[2])
-        opts["val_ratio"] = forms.number_input_for(complete.SPEC, "val_ratio", c[3])
+        opts["test_ratio"] = forms.number_input_for(complete.SPEC, "test_ratio", c[2], width=150)
+        opts["val_ratio"] = forms.number_input_for(complete.SPEC, "val_ratio", c[3], width=150)
     elif method == "temporal":
-        opts["fractions"] = c[2].text_input("Fractions train, val, test", "0.75, 0.15, 0.10")
+        opts["fractions"] = c[2].text_input("Fractions train, val, test", "0.75, 0.15, 0.10", width=230)
     elif method == "leave_last":
-        opts["k"] = c[2].number_input("Newest per user to test", 1, 50, 1)
-        opts["val_k"] = c[3].number_input("Next newest to validation", 0, 50, 1)
+        opts["k"] = c[2].number_input("Newest per user to test", 1, 50, 1, width=200)
+        opts["val_k"] = c[3].number_input("Next newest to validation", 0, 50, 1, width=200)
     else:
-        opts["fold"] = c[2].selectbox("Fold", s["folds"])
-    cold = c[4].selectbox("Cold start", ["drop", "keep"])
+        opts["fold"] = c[2].selectbox("Fold", s["folds"], width=150)
+    cold = c[4].selectbox("Cold start", ["drop", "keep"], width=150)
     report = dataview.split_summary(meta, method, int(seed), cold, **opts)
     st.dataframe(dataview.split_report(report), hide_index=True, width="content",
                  column_config={"ratings": st.column_config.NumberColumn(format="%,d")})
