@@ -10,8 +10,8 @@ from mmf_core.units import human_bytes
 st.title("MMF Studio")
 
 # two blocks that sit side by side on a wide screen and stack on a narrow one (900 px)
-intro = st.container(horizontal=True, wrap=True, gap="large")
-left, right = intro.container(width=480), intro.container(width=480)
+intro = st.container(horizontal=True, wrap=True, gap="medium")
+left, right = intro.container(width=420), intro.container(width=420)
 with left:
     st.markdown(
         """
@@ -53,7 +53,7 @@ st.subheader("Try it: one-click demos, no file needed")
 st.caption("Each demo is submitted to the run store and trains in a background worker; "
            "the link opens the page that shows it. Asking again reuses the finished run.")
 cards = st.container(horizontal=True, wrap=True, gap="medium")  # three cards, wrapping when narrow
-cols = [cards.container(width=300) for _ in demos.DEMOS]
+cols = [cards.container(width=280) for _ in demos.DEMOS]
 for col, demo in zip(cols, demos.DEMOS):
     with col, st.container(border=True):
         st.markdown(f"**{demo.title}**")
