@@ -17,6 +17,7 @@ import pandas as pd
 from mmf_core.commands import tune as TUNE
 from mmf_core.errors import MMFError
 from mmf_core.experiments.complete import SPEC as COMPLETE_SPEC
+from mmf_core.runs import names
 from mmf_core.tune import runner, space, study
 
 MODEL_WORDS = {"mf": "MF (baseline)", "mmf": "MMF"}
@@ -103,7 +104,7 @@ def studies(store_root) -> list[dict]:
 
 
 def study_label(row: dict) -> str:
-    where = f"{row['dataset'] and str(row['dataset']).rsplit('/', 1)[-1]}, {row['split'] or 'per_user'}"
+    where = f"{names.data_name(str(row['dataset'] or ''))}, {row['split'] or 'per_user'}"
     if row.get("fold"):
         where += f" {row['fold']}"
     models = " + ".join(MODEL_WORDS.get(m, m).split(" ")[0] for m in str(row["models"]).split(","))

@@ -83,3 +83,30 @@ def test_progress_counts_retries_once():
                        "retry": [None, True, None, None], "value": [0.9, None, None, None]})
     frac, text = tune_view.progress(df, 10)
     assert frac == pytest.approx(0.2) and text.startswith("2 of 10 trials") and "1 running" in text
+
+
+def test_a_study_started_from_the_page_runs_to_its_end():
+    import time
+
+    _save_tiny()
+    root = os.environ["MMF_STORE"]
+    at = open_page("tune")
+    at.multiselect[0].set_value(["mmf"])
+    for box in at.number_input:
+        if box.label == "Trials":
+            box.set_value(2)
+    at.text_area[0].input("R=4:6\nK=1:2\nepochs=2\npatience=2")
+    button(at, "Start the study").click()
+    at.run()
+    assert_clean(at)
+    deadline = time.monotonic() + 180
+    while True:
+        rows = tune_view.studies(root)
+        if rows and rows[0]["finished"]:
+            break
+        assert time.monotonic() < deadline, f"the study did not finish: {rows}"
+        time.sleep(0.5)
+    assert rows[0]["models"] == "mmf" and rows[0]["trials"] == 2
+    assert tune_view.study_label(rows[0]).startswith("MMF on tiny")
+    frac, text = tune_view.progress(tune_view.study_frame(root, rows[0]["name"]), 2)
+    assert frac == 1.0 and text.startswith("2 of 2 trials")

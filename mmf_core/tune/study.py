@@ -175,7 +175,9 @@ class DriverLock:
 
 
 def is_running(path: Path) -> bool:
-    """Whether a process drives the study in ``path`` now."""
+    """Whether a process drives the study in ``path`` now (False for a study not made yet)."""
+    if not path.is_dir():
+        return False
     fd = files.try_lock(path / DRIVER_LOCK)
     if fd is None:
         return True
