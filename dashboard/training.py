@@ -20,6 +20,7 @@ SHIFT_LABELS = dict(zip(RUN_SHIFT_MODES, ("no shifts", "random fixed shifts", "l
 # models trained like the MF baseline next to it (``extra_models`` of ``complete``): the
 # choices are the spec's; only their display words live here
 _WORDS = {"nmf": "NMF", "tastes": "mixture of tastes", "per_user": "per user (reference)", "leave_last": "leave last",
+          "fixed": "the data's own folds",
           "mf": "MF", "mmf": "MMF", "bpr": "BPR (pairwise)", "logistic": "logistic, sampled negatives"}
 
 

@@ -24,8 +24,9 @@ MODEL_WORDS = {"mf": "MF (baseline)", "mmf": "MMF"}
 STATE_WORDS = {"COMPLETE": "finished", "PRUNED": "stopped early (lagging)", "FAIL": "failed", "RUNNING": "running",
                "WAITING": "waiting"}
 #: the fixed folds a data set may carry (ml-100k: u1..u5, ua, ub; .mat files: their own)
-FOLD_WORDS = {"u1": "u1 (80,000 / 20,000)", "u2": "u2", "u3": "u3", "u4": "u4", "u5": "u5", "ua": "ua (10 per user)",
-              "ub": "ub (10 per user)", "mat": "the file's own split"}
+_FOLD_NOTES = {"u1": "u1 (80,000 / 20,000)", "ua": "ua (10 per user)", "ub": "ub (10 per user)",
+               "mat": "the file's own split"}
+FOLD_WORDS = {f: _FOLD_NOTES.get(f, f) for f in COMPLETE_SPEC["fold"].choices}  # the folds complete knows
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
 
@@ -37,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
 def labels() -> dict:
     """Setting name -> its label on screen (the spec's), for the space and the table."""
     out = {s.name: (s.label or s.name) for s in COMPLETE_SPEC.settings}
-    out.update({"model": "Model", "mask_mode_A": "Mask family"})
+    out["model"] = "Model"
     return out
 
 
@@ -112,14 +113,19 @@ def study_label(row: dict) -> str:
     return f"{models} on {where}, {row['trials']} trials · {state}"
 
 
+def _counted(df: pd.DataFrame) -> pd.DataFrame:
+    """The trials that count: a stale attempt retried later is left out (its retry counts)."""
+    if "retry" not in df.columns:
+        return df
+    return df[df["retry"].astype("boolean").fillna(False) == False]  # noqa: E712 - pandas mask
+
+
 def trials_table(df: pd.DataFrame) -> pd.DataFrame:
     """The study's trials for people: outcome in words, the settings under their labels,
     retried attempts left out (their retry is the row that counts)."""
     if df.empty:
         return df
-    df = df.copy()
-    if "retry" in df.columns:
-        df = df[df["retry"].astype("boolean").fillna(False) == False]  # noqa: E712 - pandas mask
+    df = _counted(df)
     names = labels()
     out = pd.DataFrame({"trial": df["number"].astype(int),
                         "outcome": df["state"].map(lambda s: STATE_WORDS.get(str(s), str(s).lower())),
@@ -146,10 +152,7 @@ def progress(df: pd.DataFrame, budget: int) -> tuple[float, str]:
     """Finished trials (retries counted once) against the budget."""
     if df.empty:
         return 0.0, f"0 of {budget} trials"
-    d = df
-    if "retry" in d.columns:
-        d = d[d["retry"].astype("boolean").fillna(False) == False]  # noqa: E712
-    states = d["state"].astype(str)
+    states = _counted(df)["state"].astype(str)
     done = int(states.isin(FINISHED).sum())
     running = int((states == "RUNNING").sum())
     text = f"{done} of {budget} trials ({int((states == 'PRUNED').sum())} stopped early, " \
@@ -233,9 +236,10 @@ def report_table(rep: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def winner_run(store_root, name: str) -> str | None:
-    """The run of the winner scored on the test part, once the study trained it."""
-    rep = report(store_root, name) or {}
+def winner_run(store_root, name: str, rep: dict | None = None) -> str | None:
+    """The run of the winner scored on the test part, once the study trained it (``rep``:
+    the study's report when the caller read it already)."""
+    rep = (rep if rep is not None else report(store_root, name)) or {}
     return (rep.get("test") or {}).get("run_id")
 
 

@@ -218,7 +218,7 @@ with ui.guard(SPLIT_WORDS):
     methods = [m for m in SPLIT_METHODS if (m != "temporal" and m != "leave_last") or s["has_timestamps"]]
     methods = [m for m in methods if m != "fixed" or s.get("folds")]
     method = c[0].selectbox("Method", methods, index=methods.index("per_user"),
-                            format_func=lambda m: {"fixed": "the data's own folds", **training.SPLIT_LABELS}.get(m, m),
+                            format_func=lambda m: training.SPLIT_LABELS.get(m, m),
                             help="per user: the reference protocol (10 % test and one validation rating per user)",
                             width=230)
     seed = c[1].number_input("Seed", 0, 10_000, 0, key="split_seed", width=150)

@@ -32,9 +32,8 @@ with ui.guard(labels=WORDS):
             row = st.container(horizontal=True, wrap=True, gap="medium")  # wraps on a narrow screen
             models = row.multiselect("Models", list(tune_view.MODEL_WORDS), default=list(tune_view.MODEL_WORDS),
                                       format_func=tune_view.MODEL_WORDS.get, width=300)
-            splits = ["per_user", "fixed", "random", "temporal"]
-            split = row.selectbox("Split", splits, format_func=lambda s: {
-                "fixed": "the data's own folds", **training.SPLIT_LABELS}.get(s, s), width=220)
+            split = row.selectbox("Split", list(training.SPLIT_LABELS), format_func=training.SPLIT_LABELS.get,
+                                  width=220)
             fold = row.selectbox("Fold (own folds only)", list(tune_view.FOLD_WORDS),
                                   format_func=tune_view.FOLD_WORDS.get, width=220)
             seed = row.number_input("Seed", min_value=0, max_value=2**32 - 1, value=123, step=1, width=170)
@@ -95,7 +94,7 @@ with ui.guard(labels=WORDS):
                     tune_view.resume(chosen, root)
                     st.session_state["tune_started"] = time.time()
                     st.rerun()
-            best = tune_view.best(root, chosen)
+            best = tune_view.best(root, chosen) if tune_view.finished_count(df) else None
             if best:
                 st.markdown(f"**Best so far**: trial {best['trial']}, {tune_view.MODEL_WORDS.get(best['model'])}, "
                             f"validation RMSE **{best['val_rmse']:.4f}**")
@@ -128,11 +127,11 @@ with ui.guard(labels=WORDS):
                                     "test MAE": st.column_config.NumberColumn(format="%.4f")})
 
     st.subheader("Train the winner")
-    run_id = tune_view.winner_run(root, chosen)
+    run_id = tune_view.winner_run(root, chosen, report)
     if run_id is None:
         st.caption("The winner is trained on the test part when the study finishes; you can also do it now.")
     if st.button("Train the winner as a named run" if run_id is None else "Name the winner's run and open it in Runs",
-                 icon=":material/model_training:", disabled=tune_view.best(root, chosen) is None):
+                 icon=":material/model_training:", disabled=run_id is None and tune_view.best(root, chosen) is None):
         rid = tune_view.train_winner(root, chosen)
         state.set_list("compare", [rid])
         st.switch_page(nav.page("runs"))
