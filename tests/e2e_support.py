@@ -92,15 +92,16 @@ class StreamlitServer:
 
 
 @contextmanager
-def chromium_page(width: int = 1400, height: int = 1000):
-    """A Playwright page in headless Debian Chromium (no download, no sandbox)."""
+def chromium_page(width: int = 1400, height: int = 1000, timeout_ms: int = 60_000):
+    """A Playwright page in headless Debian Chromium (no download, no sandbox), waiting at
+    most ``timeout_ms`` for anything it is asked to wait for."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
-            page.set_default_timeout(60_000)
+            page.set_default_timeout(timeout_ms)
             yield page
         finally:
             browser.close()
@@ -165,3 +166,22 @@ def no_error(page) -> None:
     """No error box on the page (its text in the assertion message otherwise)."""
     errs = page.locator('[data-testid="stAlertContentError"]')
     assert errs.count() == 0, [errs.nth(i).inner_text() for i in range(errs.count())]
+
+
+@contextmanager
+def app_server(tmp_path: Path):
+    """The app served over ``tmp_path / "store"`` (the test's ``$MMF_STORE``, see
+    tests/conftest.py) with its own data cache, ready for a browser; at the end every run
+    still active in that store is cancelled and the server stopped."""
+    from tests.dashboard_helpers import cancel_active
+
+    store = tmp_path / "store"
+    server = StreamlitServer(store, log_path=tmp_path / "streamlit.log", env={"MMF_DATA_CACHE": str(tmp_path / "cache")})
+    try:
+        server.start()
+        server.wait_ready(timeout=120)
+        yield server
+    finally:
+        os.environ["MMF_STORE"] = str(store)  # cancel_active looks there (it is the test's store already)
+        cancel_active()
+        server.stop()

@@ -17,9 +17,9 @@ import pytest
 
 from dashboard.nav import LAYOUT
 from tests.e2e_support import (
-    fill as _fill, no_error as _no_error, CHROMIUM, StreamlitServer, chromium_page, open_page, screenshot,
+    app_server, fill as _fill, no_error as _no_error, CHROMIUM, chromium_page, open_page, screenshot,
     wait_idle)
-from tests.dashboard_helpers import cancel_active, movielens_bytes
+from tests.dashboard_helpers import movielens_bytes
 
 pytestmark = [
     pytest.mark.browser,
@@ -36,14 +36,8 @@ def test_whole_mission_in_chromium(tmp_path):
         shots.append(Path(os.environ["MMF_SCREENSHOTS"]))
     data_file = tmp_path / "u.data"
     data_file.write_bytes(movielens_bytes(n_users=40, n_items=50, per_user=15))
-    store = tmp_path / "store"
-    server = StreamlitServer(store, log_path=tmp_path / "streamlit.log",
-                             env={"MMF_DATA_CACHE": str(tmp_path / "cache")})
-    try:
-        server.start()
-        server.wait_ready(timeout=120)
-        with chromium_page() as page:
-            page.set_default_timeout(LONG)
+    with app_server(tmp_path) as server:
+        with chromium_page(timeout_ms=LONG) as page:
             # Home
             page.goto(server.url)
             page.wait_for_selector('h1:has-text("MMF Studio")')
@@ -128,7 +122,3 @@ def test_whole_mission_in_chromium(tmp_path):
 
         for folder in shots:
             assert len(list(Path(folder).glob("*.png"))) >= 8
-    finally:
-        os.environ["MMF_STORE"] = str(store)
-        cancel_active()
-        server.stop()

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard_helpers import cancel_active
 from tests.e2e_support import (
-    fill as _fill, no_error as _no_error, CHROMIUM, StreamlitServer, chromium_page, open_page, screenshot,
+    app_server, fill as _fill, no_error as _no_error, CHROMIUM, chromium_page, open_page, screenshot,
     wait_idle)
 
 pytestmark = [
@@ -63,13 +62,8 @@ def test_spectrum_progress_advances_and_reaches_100_only_at_the_end(tmp_path):
     if os.environ.get("MMF_SCREENSHOTS"):
         shots.append(Path(os.environ["MMF_SCREENSHOTS"]))
     store = tmp_path / "store"
-    server = StreamlitServer(store, log_path=tmp_path / "streamlit.log")
-    os.environ["MMF_STORE"] = str(store)  # cancel_active (teardown) looks at this store
-    try:
-        server.start()
-        server.wait_ready(timeout=120)
-        with chromium_page() as page:
-            page.set_default_timeout(LONG)
+    with app_server(tmp_path) as server:
+        with chromium_page(timeout_ms=LONG) as page:
             page.goto(server.url)
             wait_idle(page)
             open_page(page, "Spectrum")
@@ -108,8 +102,7 @@ def test_spectrum_progress_advances_and_reaches_100_only_at_the_end(tmp_path):
 
         _populate(store)
         for width in (1400, 900):
-            with chromium_page(width=width) as page:
-                page.set_default_timeout(LONG)
+            with chromium_page(width=width, timeout_ms=LONG) as page:
                 page.goto(server.url)
                 wait_idle(page)
                 for title in ("Spectrum", "Identifiability", "Benchmark"):
@@ -119,6 +112,3 @@ def test_spectrum_progress_advances_and_reaches_100_only_at_the_end(tmp_path):
                     _no_error(page)
                     screenshot(page, f"experiments_{title.lower()}_{width}", shots)
         assert len(list(shots[0].glob("*.png"))) == 6
-    finally:
-        cancel_active()
-        server.stop()

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard_helpers import cancel_active
 from tests.e2e_support import (
-    fill as _fill, no_error as _no_error, CHROMIUM, StreamlitServer, chromium_page, open_page, screenshot,
+    app_server, fill as _fill, no_error as _no_error, CHROMIUM, chromium_page, open_page, screenshot,
     wait_idle)
 
 pytestmark = [
@@ -31,13 +30,8 @@ def test_run_name_in_progress_bar_and_comparison_legend(tmp_path):
     shots = [tmp_path / "screenshots"]
     if os.environ.get("MMF_SCREENSHOTS"):
         shots.append(Path(os.environ["MMF_SCREENSHOTS"]))
-    store = tmp_path / "store"
-    server = StreamlitServer(store, log_path=tmp_path / "streamlit.log", env={"MMF_DATA_CACHE": str(tmp_path / "cache")})
-    try:
-        server.start()
-        server.wait_ready(timeout=120)
-        with chromium_page() as page:
-            page.set_default_timeout(LONG)
+    with app_server(tmp_path) as server:
+        with chromium_page(timeout_ms=LONG) as page:
             page.goto(server.url)
             page.wait_for_selector('h1:has-text("MMF Studio")')
             wait_idle(page)
@@ -77,6 +71,3 @@ def test_run_name_in_progress_bar_and_comparison_legend(tmp_path):
             page.get_by_text("Settings that differ").wait_for()
             _no_error(page)
             screenshot(page, "names_02_runs_compare", shots)
-    finally:
-        server.stop()
-        cancel_active()

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.dashboard_helpers import cancel_active, movielens_bytes
+from tests.dashboard_helpers import movielens_bytes
 from tests.e2e_support import (
-    fill as _fill, CHROMIUM, StreamlitServer, chromium_page, open_page, screenshot, wait_idle)
+    app_server, fill as _fill, CHROMIUM, chromium_page, open_page, screenshot, wait_idle)
 
 pytestmark = [
     pytest.mark.browser,
@@ -93,11 +93,7 @@ def _value(page, label: str) -> str:
 def test_every_page_offline_has_no_console_error_and_fetches_nothing_from_outside(tmp_path):
     data_file = tmp_path / "u.data"
     data_file.write_bytes(movielens_bytes(n_users=30, n_items=40, per_user=12))
-    server = StreamlitServer(tmp_path / "store", log_path=tmp_path / "streamlit.log",
-                             env={"MMF_DATA_CACHE": str(tmp_path / "cache")})
-    try:
-        server.start()
-        server.wait_ready(timeout=120)
+    with app_server(tmp_path) as server:
         with chromium_page() as page:
             seen = _offline(page, server.url)
             page.goto(server.url)
@@ -115,21 +111,14 @@ def test_every_page_offline_has_no_console_error_and_fetches_nothing_from_outsid
             assert _errors(seen) == [], seen
             icon = page.evaluate("() => [...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)")
             assert icon and all(h.startswith((server.url, "data:")) for h in icon), icon
-    finally:
-        server.stop()
 
 
 def test_train_form_holds_the_shown_runs_settings_after_a_reload(tmp_path):
     shots = _shots(tmp_path)
     data_file = tmp_path / "u.data"
     data_file.write_bytes(movielens_bytes(n_users=40, n_items=50, per_user=15))
-    server = StreamlitServer(tmp_path / "store", log_path=tmp_path / "streamlit.log",
-                             env={"MMF_DATA_CACHE": str(tmp_path / "cache")})
-    try:
-        server.start()
-        server.wait_ready(timeout=120)
-        with chromium_page() as page:
-            page.set_default_timeout(LONG)
+    with app_server(tmp_path) as server:
+        with chromium_page(timeout_ms=LONG) as page:
             seen = _offline(page, server.url)
             page.goto(server.url)
             page.wait_for_selector('h1:has-text("MMF Studio")')
@@ -170,6 +159,3 @@ def test_train_form_holds_the_shown_runs_settings_after_a_reload(tmp_path):
                 wait_idle(page)
                 screenshot(page, f"studio_home_{width}", shots)
             assert seen["outside"] == [] and _errors(seen) == [], seen
-    finally:
-        cancel_active()  # the server's store is the test's $MMF_STORE (tests/conftest.py)
-        server.stop()
