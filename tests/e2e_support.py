@@ -185,3 +185,23 @@ def app_server(tmp_path: Path):
         os.environ["MMF_STORE"] = str(store)  # cancel_active looks there (it is the test's store already)
         cancel_active()
         server.stop()
+
+
+def browser_marks() -> list:
+    """A real-browser test module's ``pytestmark``: marked ``browser``, skipped with the
+    reason when Debian's Chromium is not installed."""
+    import pytest
+
+    return [pytest.mark.browser,
+            pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Debian chromium not found at {CHROMIUM} "
+                               "(apt-get install chromium); the real-browser test needs it")]
+
+
+def upload(page, data_file: Path) -> None:
+    """Upload ``data_file`` on the Data page and save it as the current data set."""
+    open_page(page, "Data")
+    page.get_by_role("tab", name="Upload a file").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(data_file))
+    page.get_by_text("Preview: proposed").wait_for()
+    page.get_by_role("button", name="Load and save", exact=True).click()
+    page.get_by_text("It is now the current data set").wait_for()

@@ -13,19 +13,14 @@ import os
 import re
 from pathlib import Path
 
-import pytest
 
 from dashboard.nav import LAYOUT
 from tests.e2e_support import (
-    app_server, fill as _fill, no_error as _no_error, CHROMIUM, chromium_page, open_page, screenshot,
-    wait_idle)
+    browser_marks, upload, app_server, fill as _fill, no_error as _no_error, chromium_page,
+    open_page, screenshot, wait_idle)
 from tests.dashboard_helpers import movielens_bytes
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Debian chromium not found at {CHROMIUM} "
-                                                           "(apt-get install chromium); the real-browser test needs it"),
-]
+pytestmark = browser_marks()
 
 LONG = 240_000  # ms: training on a busy 2-core machine
 
@@ -47,12 +42,7 @@ def test_whole_mission_in_chromium(tmp_path):
             screenshot(page, "01_home", shots)
 
             # Data: upload, preview, save, split
-            open_page(page, "Data")
-            page.get_by_role("tab", name="Upload a file").click()
-            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(data_file))
-            page.get_by_text("Preview: proposed").wait_for()
-            page.get_by_role("button", name="Load and save", exact=True).click()
-            page.get_by_text("It is now the current data set").wait_for()
+            upload(page, data_file)
             page.get_by_text("Current data set", exact=True).wait_for()
             wait_idle(page)
             metric = page.locator('[data-testid="stMetric"]', has_text="Ratings").first

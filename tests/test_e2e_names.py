@@ -10,17 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 
 from tests.e2e_support import (
-    app_server, fill as _fill, no_error as _no_error, CHROMIUM, chromium_page, open_page, screenshot,
-    wait_idle)
+    browser_marks, app_server, fill as _fill, no_error as _no_error, chromium_page, open_page,
+    screenshot, wait_idle)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Debian chromium not found at {CHROMIUM} "
-                                                           "(apt-get install chromium); the real-browser test needs it"),
-]
+pytestmark = browser_marks()
 
 LONG = 240_000  # ms: a busy 2-core machine
 NAME = "Spectrum R=4, K=2 sin, S_10 24², H_6 24²"

@@ -19,13 +19,10 @@ from playwright.sync_api import expect
 
 from tests.dashboard_helpers import movielens_bytes
 from tests.e2e_support import (
-    app_server, fill as _fill, CHROMIUM, chromium_page, open_page, screenshot, wait_idle)
+    browser_marks, upload, app_server, fill as _fill, chromium_page, open_page, screenshot,
+    wait_idle)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Debian chromium not found at {CHROMIUM} "
-                                                           "(apt-get install chromium); the real-browser test needs it"),
-]
+pytestmark = browser_marks()
 
 LONG = 240_000  # ms: training on a busy 2-core machine
 PAGES = ["Data", "Train", "Recommend", "Spectrum", "Identifiability", "Benchmark", "Runs"]
@@ -77,12 +74,7 @@ def _offline(page, server_url: str) -> dict:
 
 
 def _upload(page, data_file: Path) -> None:
-    open_page(page, "Data")
-    page.get_by_role("tab", name="Upload a file").click()
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(data_file))
-    page.get_by_text("Preview: proposed").wait_for()
-    page.get_by_role("button", name="Load and save", exact=True).click()
-    page.get_by_text("It is now the current data set").wait_for()
+    upload(page, data_file)
     wait_idle(page)
 
 
