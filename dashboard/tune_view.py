@@ -88,6 +88,8 @@ def start(args: list[str], store_root) -> str:
     if (path / study.STUDY_JSON).exists():
         study.prepare(store_root, config)  # refuses a different search under this name, in one line
     runner.check_study(config)  # data the trials cannot use: one line here, not a dead background process
+    if "--scheduler" in args:  # a scheduler that does not answer (or has no workers): the same line as the CLI's
+        runner.Cluster(args[args.index("--scheduler") + 1]).close()
     runner.start_background(store_root, config.name, args)
     return config.name
 

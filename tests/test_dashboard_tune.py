@@ -110,3 +110,19 @@ def test_a_study_started_from_the_page_runs_to_its_end():
     assert tune_view.study_label(rows[0]).startswith("MMF on tiny")
     frac, text = tune_view.progress(tune_view.study_frame(root, rows[0]["name"]), 2)
     assert frac == 1.0 and text.startswith("2 of 2 trials")
+
+
+def test_a_scheduler_that_does_not_answer_is_one_line_on_the_page():
+    import socket
+
+    with socket.socket() as sock:  # a free port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    _save_tiny()
+    at = open_page("tune", timeout=120)
+    at.text_input[0].input(f"tcp://127.0.0.1:{port}")
+    button(at, "Start the study").click()
+    at.run()
+    errs = errors(at)
+    assert len(errs) == 1 and f"127.0.0.1:{port}" in errs[0], errs
+    assert tune_view.studies(os.environ["MMF_STORE"]) == []  # nothing started, nothing written
