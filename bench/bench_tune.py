@@ -58,7 +58,8 @@ def bench_study(args) -> dict:
     rep = json.loads(proc.stdout)
     return {"load_at_start": load, "wall_s": round(wall, 1), "store": store, "split": args.split,
             "fold": args.fold if args.split == "fixed" else None, "trials": rep["trials"],
-            "best": rep["best"], "test": rep["test"], "defaults": rep["defaults"],
+            "best": rep["best"], "test": rep["test"], "defaults": rep["defaults"], "blend": rep.get("blend"),
+            "chosen": rep.get("chosen"),
             "notes": [line for line in proc.stderr.splitlines() if line.startswith("note:")]}
 
 
@@ -156,7 +157,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--split", default="fixed")
     p.add_argument("--fold", default="u1")
-    p.add_argument("--models", default="mf,mmf")
+    p.add_argument("--models", default="mf,mmf,bpmf")
     p.add_argument("--space", action="append", help="passed to tune --space")
     p.add_argument("--seed", type=int, default=0, help="the random configurations of `dask`")
     args = p.parse_args()

@@ -102,6 +102,7 @@ def short_params(p: dict, limit: int = 90) -> str:
 
 # --------------------------------------------------------------------------- metrics in words
 MODEL_WORDS = {"baseline": "MF", "mmf": "MMF", "nmf": "NMF", "tastes": "Mixture of tastes", "MF": "MF", "MMF": "MMF",
+               "bpmf": "Bayesian MF", "BPMF": "Bayesian MF",
                "popularity": "Popularity", "S_10": "S_10", "H_6": "H_6"}
 STAT_WORDS = {
     "test_rmse": "test RMSE", "test_mae": "test MAE", "time_sec": "training time (s)",

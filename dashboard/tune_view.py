@@ -20,7 +20,7 @@ from mmf_core.experiments.complete import SPEC as COMPLETE_SPEC
 from mmf_core.runs import names
 from mmf_core.tune import runner, space, study
 
-MODEL_WORDS = {"mf": "MF (baseline)", "mmf": "MMF"}
+MODEL_WORDS = {"mf": "MF (baseline)", "mmf": "MMF", "bpmf": "Bayesian MF (Gibbs sampling)"}
 STATE_WORDS = {"COMPLETE": "finished", "PRUNED": "stopped early (lagging)", "FAIL": "failed", "RUNNING": "running",
                "WAITING": "waiting"}
 #: the fixed folds a data set may carry (ml-100k: u1..u5, ua, ub; .mat files: their own)
@@ -178,7 +178,7 @@ def winner_params(store_root, name: str) -> dict | None:
 
 
 def winner_name(name: str, model: str) -> str:
-    return f"Tuned {MODEL_WORDS.get(model, model).split(' ')[0]} (study {name})"[:120]
+    return f"Tuned {_short(model)} (study {name})"[:120]
 
 
 def default_space_lines() -> list[str]:
@@ -225,6 +225,15 @@ def report_table(rep: dict) -> pd.DataFrame:
     """The winner's test RMSE / MAE beside the reference defaults' on the same split and seed."""
     rows = []
     b, t = rep.get("best", {}), rep.get("test", {})
+    mix = rep.get("blend") or {}
+    if "test" in mix:
+        parts = " + ".join(f"{m['weight']:.2f} × {_short(m['model'])}" for m in mix["members"])
+        rows.append({"model": f"blend {parts} (chosen)", "test RMSE": mix["test"]["rmse"],
+                     "test MAE": mix["test"]["mae"], "run": None})
+        for m in mix["members"]:
+            if m["trial"] != b.get("trial"):
+                rows.append({"model": f"  member: tuned {MODEL_WORDS.get(m['model'], m['model'])} (trial {m['trial']})",
+                             "test RMSE": m.get("test_rmse"), "test MAE": m.get("test_mae"), "run": m.get("test_run_id")})
     if t:
         rows.append({"model": f"tuned {MODEL_WORDS.get(b.get('model'), b.get('model'))} (trial {b.get('trial')})",
                      "test RMSE": t.get("rmse"), "test MAE": t.get("mae"), "run": t.get("run_id")})
@@ -236,6 +245,22 @@ def report_table(rep: dict) -> pd.DataFrame:
             rows.append({"model": f"{MODEL_WORDS[m]}, reference defaults ({what})", "test RMSE": d[m].get("test_rmse"),
                          "test MAE": d[m].get("test_mae"), "run": d.get("run_id")})
     return pd.DataFrame(rows)
+
+
+def _short(model: str) -> str:
+    return {"bpmf": "Bayesian MF"}.get(model, MODEL_WORDS.get(model, model).split(" ")[0])
+
+
+def blend_caption(rep: dict) -> str | None:
+    """In words: how the blend of the best models was judged on validation (None without one)."""
+    mix = rep.get("blend")
+    if not mix:
+        return None
+    verdict = ("so it is the study's chosen model; its test score is its members' test predictions combined with "
+               "these weights" if mix["chosen"] else "not enough to choose it: the best single trial stays the winner")
+    return (f"Blend of the best trial of each model, weighted by least squares on the validation share: validation "
+            f"RMSE {mix['val_rmse']:.4f} (weights fitted on one half, scored on the other) against the best single "
+            f"trial's {mix['best_val_rmse']:.4f}, {verdict}.")
 
 
 def winner_run(store_root, name: str, rep: dict | None = None) -> str | None:

@@ -1,4 +1,4 @@
-"""Tune: search MF / MMF settings for the best model of a data set (Optuna), watch the
+"""Tune: search MF / MMF / Bayesian MF settings for the best model of a data set (Optuna), watch the
 trials arrive, stop and resume, train the winner as a named run."""
 
 import time
@@ -9,9 +9,10 @@ from dashboard import dataview, datasets, nav, runstore, state, training, tune_v
 from mmf_core.threads import usable_cores
 
 st.title("Tune")
-st.caption("A study tries many settings of MF and MMF on your data and keeps the best. Each trial trains on the "
-           "training part and is scored on a validation share carved from it; trials that lag behind the others "
-           "at the same epoch are stopped early. The test part is used once, for the winner, beside the reference "
+st.caption("A study tries many settings of MF, MMF and Bayesian MF on your data and keeps the best. Each trial "
+           "trains on the training part and is scored on a validation share carved from it; trials that lag behind "
+           "the others of their model at the same epoch are stopped early. The best trials of the models are then "
+           "blended when that helps on validation. The test part is used once, for the winner, beside the reference "
            "defaults. Trials are ordinary runs of the store: the same trial twice is answered from disk, and a "
            "stopped study resumes where it was.")
 
@@ -125,6 +126,8 @@ with ui.guard(labels=WORDS):
         st.dataframe(table.assign(run=table["run"].map(lambda r: names.get(r, r))), hide_index=True, width="stretch",
                      column_config={"test RMSE": st.column_config.NumberColumn(format="%.4f"),
                                     "test MAE": st.column_config.NumberColumn(format="%.4f")})
+        if tune_view.blend_caption(report):
+            st.caption(tune_view.blend_caption(report))
 
     st.subheader("Train the winner")
     run_id = tune_view.winner_run(root, chosen, report)

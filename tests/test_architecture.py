@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("mmf_core", "mmf_core.errors", "mmf_core.units", "mmf_core.fileio", "mmf_core.device",
               "mmf_core.threads")),
     ("data/models", ("mmf_core.data", "mmf_core.models")),
-    ("train/analysis", ("mmf_core.train", "mmf_core.lazy_adam", "mmf_core.analysis", "mmf_core.plots")),
+    ("train/analysis", ("mmf_core.train", "mmf_core.lazy_adam", "mmf_core.gibbs", "mmf_core.analysis", "mmf_core.plots")),
     ("experiments", ("mmf_core.experiments",)),
     ("runs", ("mmf_core.runs",)),
     ("serving/commands", ("mmf_core.serving", "mmf_core.identify_sweep", "mmf_core.tune", "mmf_core.commands", "mmf_core.cli",
@@ -46,7 +46,7 @@ CALLED_BY_NAME = {
     "register",  # mmf_core/cli.py discovers mmf_core/commands/<name>.py and calls register(subparsers)
     "main",  # console scripts (pyproject.toml) and ``python -m``
     "validate", "run", "plan",  # an experiment module's entry points, looked up on the module
-    "forward", "backward",  # torch.autograd.Function / nn.Module: called by torch
+    "forward", "backward", "setup_context",  # torch.autograd.Function / nn.Module: called by torch
     "readable", "seekable", "readinto",  # io.RawIOBase protocol: called by io.BufferedReader
 }
 

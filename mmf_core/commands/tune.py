@@ -32,7 +32,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     SPEC.add_arguments(p, names=DATA_NAMES)
     p.set_defaults(val_ratio=TUNE_VAL_RATIO)  # the flag's help is complete's; a study's trials default to 0.05
     p.add_argument("--seed", type=int, default=123, help="the trials' seed and the sampler's (default 123)")
-    p.add_argument("--models", default="mf,mmf", help="models to search: mf, mmf or mf,mmf (default)")
+    p.add_argument("--models", default="mf,mmf,bpmf",
+                   help="models to search, comma separated: mf, mmf, bpmf (Bayesian MF); default all three")
     p.add_argument("--trials", type=int, default=None,
                    help=f"trials of the study in all (default {DEFAULT_TRIALS}; with --resume: as the study was made)")
     p.add_argument("--jobs", type=int, default=1, help="trials at once on this machine (joblib processes; at most the free cores)")
@@ -41,7 +42,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="NAME", default=None, help="continue study NAME as it was made")
     p.add_argument("--space", action="append", default=[], metavar="NAME=RANGE",
                    help="change the search space: NAME=LOW:HIGH[:log], NAME=A|B|C, NAME=VALUE or NAME=@OTHER; "
-                   "mf.NAME / mmf.NAME: only that model's trials (repeatable)")
+                   "mf.NAME / mmf.NAME / bpmf.NAME: only that model's trials (repeatable)")
     p.add_argument("--prune_startup", type=int, default=5, help="trials finished before any is pruned (default 5)")
     p.add_argument("--prune_warmup", type=int, default=5, help="the first epoch at which a trial may be pruned (default 5)")
     p.add_argument("--no_test", action="store_true", help="stop after the search (no test run, no defaults run)")
@@ -102,9 +103,17 @@ def _print_report(r: dict) -> None:
         print(f"  {k} = {v}")
     print(f"test RMSE {r['test']['rmse']:.4f}  MAE {r['test']['mae']:.4f}  ({r['test']['protocol']}; "
           f"run {r['test']['run_id']})")
+    mix = r.get("blend")
+    if mix:
+        parts = " + ".join(f"{m['weight']:.2f} x {m['model'].upper()} (trial {m['trial']})" for m in mix["members"])
+        print(f"blend {parts}: cross-fitted validation RMSE {mix['val_rmse']:.4f} against the best trial's "
+              f"{mix['best_val_rmse']:.4f}: " + ("chosen" if mix["chosen"] else "not chosen"))
+        if "test" in mix:
+            print(f"blend test RMSE {mix['test']['rmse']:.4f}  MAE {mix['test']['mae']:.4f}")
     d = r["defaults"]
     print(f"reference defaults (R={d['settings']['R']}, K={d['settings']['K']}), same split and seed: "
           + ", ".join(f"{m.upper()} test RMSE {d[m]['test_rmse']:.4f}" for m in ("mf", "mmf") if m in d))
+    print(f"chosen model: {'the blend' if r.get('chosen') == 'blend' else 'the best trial'}")
 
 
 def _show(args) -> int:

@@ -13,7 +13,8 @@ parameters) with the baseline's protocol, reported under ``nmf`` / ``tastes``; `
 picks ``random``, ``temporal`` or ``leave_last`` instead of the per-user split;
 ``optimizer_rows`` ("dense" / "sparse") overrides the automatic choice of the update path
 (:func:`mmf_core.lazy_adam.choose_rows`: lazy Adam over the touched rows for large tables);
-``models`` trains only ``["baseline"]`` or only ``["mmf"]``; ``split="fixed"`` (with ``fold``)
+``models`` trains only ``["baseline"]`` or only ``["mmf"]``, or adds ``"bpmf"`` (Bayesian MF by
+Gibbs sampling, :mod:`~mmf_core.experiments.complete_fit`); ``split="fixed"`` (with ``fold``)
 uses the data's own train/test files; ``evaluate="validation"`` sets the test part aside
 unread and scores on a ``search_val_ratio`` share of the training part (what tuning trials
 run; the scores keep their ``test_*`` names, marked ``evaluated_on: "validation"``, and
@@ -37,6 +38,7 @@ from mmf_core.device import pick_device
 from mmf_core.errors import MMFError
 from mmf_core.experiments import ExperimentResult, RunContext
 from mmf_core.experiments import _common as c
+from mmf_core.experiments import complete_fit
 from mmf_core.experiments.complete_split import EVALUATE, check_split, part_counts, split_for
 from mmf_core.experiments.spec import Setting, Spec, device_setting, lr_setting, mask_setting, penalty_setting, seed_setting
 from mmf_core.fileio import atomic_write_text
@@ -48,17 +50,21 @@ from mmf_core.models.mmf import RUN_SHIFT_MODES, SHIFT_INITS
 SHIFT_MODES = RUN_SHIFT_MODES
 MU_MODES = ("train_mean", "fixed3")
 EXTRA_MODELS = ("nmf", "tastes")
-CORE_MODELS = ("baseline", "mmf")  # what ``models`` chooses from; both by default
-# settings only MMF uses (left out of a baseline-only run's params), and only the baseline uses
+CORE_MODELS = ("baseline", "mmf")  # trained by default, as the reference does
+MODEL_CHOICES = (*CORE_MODELS, "bpmf")  # what ``models`` chooses from (bpmf: Bayesian MF, :mod:`mmf_core.gibbs`)
+# settings only MMF uses (left out of a run's params without MMF), only the baseline uses,
+# only Bayesian MF uses, and only the gradient-trained models use (Gibbs sampling has no batches)
 MMF_ONLY = ("K", "mask_mode_A", "mask_mode_B", "lr_factors", "lr_shifts", "shift_mode", "shift_init", "shift_std")
 BASELINE_ONLY = ("lr_baseline",)
+BPMF_ONLY = ("burn_in",)
+GRADIENT_ONLY = ("batch_size", "weight_decay", "reg", "optimizer_rows")
 SPLITS = ("per_user", "random", "temporal", "leave_last", "fixed")
 FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub", "mat")  # ml-100k's folds; .mat data: its own
 MAX_RATING = 1e9  # the largest |rating_min| and |rating_max|
 # result key -> the factory's model name (:func:`mmf_core.models.build_model`)
 MODEL_OF = {"baseline": "mf", "mmf": "mmf", "nmf": "nmf", "tastes": "tastes"}
 # result key -> the ``model`` tag of its events and arrays
-MODEL_NAMES = {key: MODEL_TAGS[name] for key, name in MODEL_OF.items()}
+MODEL_NAMES = {key: MODEL_TAGS[name] for key, name in MODEL_OF.items()} | {"bpmf": "BPMF"}
 
 def _dataset(value, name: str) -> str:
     ds = str(value).strip()
@@ -115,10 +121,8 @@ SPEC = Spec("complete", [
     Setting("shift_init", "choice", "zero", choices=SHIFT_INITS, group="MMF", help="zero | random (learned shifts)",
             label="Shift start"),
     Setting("shift_std", "float", 0.1, low=0.0, high=c.MAX_PENALTY, group="MMF", label="Shift spread"),
-    # fixed3: the reference's constant global offset 3.0. Measured on ml-100k (R=256, K=42,
-    # seed 123) it reproduces the reference (MF 0.9063 / MMF 0.8915 test RMSE) and beats the
-    # train mean (0.9190 / 0.8970), so it is the default; train_mean is there for scales
-    # other than 1..5.
+    # fixed3: the reference's constant 3.0; on ml-100k (R=256, K=42, seed 123) it reproduces the reference
+    # (MF 0.9063 / MMF 0.8915 test RMSE) and beats the train mean (0.9190 / 0.8970); train_mean: other scales.
     Setting("mu_mode", "choice", "fixed3", choices=MU_MODES, label="Global offset",
             help="global offset: fixed3 (default, the reference's constant 3.0) or train_mean "
             "(the train ratings' mean; use it for scales other than 1..5)"),
@@ -145,8 +149,11 @@ SPEC = Spec("complete", [
     Setting("optimizer_rows", "choice", "auto", choices=OPTIMIZER_ROWS,
             help="auto (default): lazy Adam over the rows a batch touches when the user and item tables "
             "are large against the batch, else Adam over whole tables (the reference's); dense | sparse force one"),
-    Setting("models", "strs", None, raw=True, choices=CORE_MODELS,
-            help="baseline,mmf (default: both, as the reference); baseline or mmf trains only that one"),
+    Setting("models", "strs", None, raw=True, choices=MODEL_CHOICES,
+            help="baseline,mmf (default: both, as the reference); baseline or mmf trains only that one; bpmf: "
+            "Bayesian MF by Gibbs sampling (its epochs are sweeps)"),
+    Setting("burn_in", "int", 20, low=0, group="MF", label="Bayesian MF burn-in (sweeps)", form_high=1000,
+            help="Bayesian MF: sweeps drawn before predictions start to be averaged (below the epochs)"),
 ], rules=lambda out, raw: _rules(out, raw))
 
 #: every setting's default (from :data:`SPEC`)
@@ -187,9 +194,14 @@ def _rules(out: dict, raw: dict) -> dict:
     if extra and "baseline" not in models:
         raise MMFError(f"extra_models ({', '.join(extra)}) are trained with the baseline, which models={models} "
                        "leaves out; add baseline to models or drop extra_models")
+    if "bpmf" in models and out["burn_in"] >= out["epochs"]:
+        raise MMFError(f"Bayesian MF burn-in ({out['burn_in']}) must be below the epochs ({out['epochs']}); lower "
+                       "--burn_in or raise --epochs")
+    for needed, names in (("mmf" in models, MMF_ONLY), ("baseline" in models, BASELINE_ONLY),
+                          ("bpmf" in models, BPMF_ONLY), (bool({"baseline", "mmf"} & set(models)), GRADIENT_ONLY)):
+        for k in names if not needed else ():
+            out.pop(k)
     if models != list(CORE_MODELS):
-        for k in MMF_ONLY if "mmf" not in models else BASELINE_ONLY:
-            del out[k]
         out["models"] = models
     if extra:
         out["extra_models"] = [m for m in EXTRA_MODELS if m in extra]  # canonical order, no repeats
@@ -197,11 +209,11 @@ def _rules(out: dict, raw: dict) -> dict:
     if "tastes" in extra:
         out["n_tastes"] = n_tastes
     _split_rules(out, raw)
-    if out["reg"] and out["optimizer_rows"] == "sparse":
+    if out.get("reg") and out.get("optimizer_rows") == "sparse":
         raise MMFError("Per-rating L2 needs the dense update path; drop --optimizer_rows sparse or set --reg 0")
     for k, default in (("split", "per_user"), ("optimizer_rows", "auto"), ("evaluate", "test"), ("reg", 0.0)):
-        if out[k] == default:
-            del out[k]
+        if out.get(k, default) == default:
+            out.pop(k, None)
     return out
 
 
@@ -231,10 +243,10 @@ def _models(value) -> list[str]:
         return list(CORE_MODELS)
     given = [x.strip() for x in c.str_list(value) if x.strip()]
     if not given:
-        raise MMFError(f"models is empty; choose {' and/or '.join(CORE_MODELS)} (e.g. --models baseline,mmf)")
+        raise MMFError(f"models is empty; choose from {', '.join(MODEL_CHOICES)} (e.g. --models baseline,mmf)")
     for x in given:
-        c.choice(x, "models entry", CORE_MODELS)
-    return [m for m in CORE_MODELS if m in given]
+        c.choice(x, "models entry", MODEL_CHOICES)
+    return [m for m in MODEL_CHOICES if m in given]
 
 
 def file_stem(params: dict) -> str:
@@ -259,8 +271,9 @@ def _load(p: dict):
 def estimate_bytes(p: dict, n_users: int, n_items: int, n_ratings: int) -> int:
     """Upper estimate of the memory one seed's training needs (one model at a time)."""
     row_masks = p.get("shift_mode", "zero") != "zero" or p.get("shift_init", "zero") != "zero"
-    return c.observed_fit_bytes(n_users, n_items, n_ratings, p["R"], p["batch_size"], K=p.get("K", 0),
-                                row_masks=row_masks)
+    need = [complete_fit.memory_bytes(n_users, n_items, n_ratings, p["R"])] if "bpmf" in model_keys(p) else []
+    return max(need + ([c.observed_fit_bytes(n_users, n_items, n_ratings, p["R"], p["batch_size"], K=p.get("K", 0),
+                                             row_masks=row_masks)] if "batch_size" in p else []))
 
 
 def check_data(p: dict, r=None, seeds=None) -> None:
@@ -275,9 +288,10 @@ def check_data(p: dict, r=None, seeds=None) -> None:
     if lo >= hi:
         raise MMFError(f"the rating range {lo:g}..{hi:g} is empty (rating_min and rating_max, or the data's smallest "
                        "and largest rating); pass --rating_min below --rating_max")
-    c.check_memory(estimate_bytes(p, r.n_users, r.n_items, r.n_ratings),
-                   f"complete on {p['dataset']} ({r.n_users} users, {r.n_items} items, {r.n_ratings} ratings) "
-                   f"with R={p['R']}, batch_size={p['batch_size']}", "lower --R or --batch_size")
+    bs = f", batch_size={p['batch_size']}" if "batch_size" in p else ""  # Bayesian MF alone has no batches
+    c.check_memory(estimate_bytes(p, r.n_users, r.n_items, r.n_ratings), f"complete on {p['dataset']} ({r.n_users} "
+                   f"users, {r.n_items} items, {r.n_ratings} ratings) with R={p['R']}{bs}",
+                   "lower --R" + (" or --batch_size" if bs else ""))
     for seed in p["seeds"] if seeds is None else seeds:
         check_split(p, r, split_for(r, p, seed), seed)
 
@@ -292,17 +306,6 @@ def rating_range(p: dict, r) -> tuple[float, float]:
 def model_keys(p: dict) -> tuple[str, ...]:
     """Result keys of the models a run trains, in training order."""
     return (*p.get("models", CORE_MODELS), *p.get("extra_models", ()))
-
-
-def _scale_random_shifts(model, std: float) -> None:
-    """The model draws random shifts with std 0.1; rescale them to ``std``."""
-    if std == 0.1:
-        return
-    with torch.no_grad():
-        for name in ("uA", "uB"):
-            t = getattr(model, name, None)
-            if t is not None:
-                t.mul_(std / 0.1)
 
 
 def _mean_std(xs) -> tuple[float, float]:
@@ -361,18 +364,28 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
         if done_file is not None and done_file.exists():  # finished before an interruption
             summary = json.loads(done_file.read_text())
             summaries.append(summary)
-            for key in model_keys(p):
-                name = MODEL_NAMES[key]
-                arrays[f"val_rmse__{name}__seed{seed}"] = np.asarray(summary[key].get("val_rmse_curve", []), float)
+            arrays.update(complete_fit.load_seed_arrays(done_file) or {  # its curves and predictions
+                f"val_rmse__{MODEL_NAMES[k]}__seed{seed}": np.asarray(summary[k].get("val_rmse_curve", []), float)
+                for k in model_keys(p)})
             continue
         split = split_for(r, p, seed)
         check_split(p, r, split, seed)
         train, val, test = r.subset(split.train), r.subset(split.val), r.subset(split.test)
+        arrays[f"scored_rating__seed{seed}"] = np.asarray(test[2], dtype=np.float32)  # what the models are scored on
         scored = split.report["evaluated_on"]  # "validation": ``test`` is the search validation part
         mu = float(np.mean(train[2])) if p["mu_mode"] == "train_mean" and len(train[2]) else 3.0
         results = {}
         for key in model_keys(p):
             name = MODEL_NAMES[key]
+            tag = {"model": name, "method": name, "seed": int(seed)}
+            if key == "bpmf":
+                results[key], curve, stopped, arrays[f"scored_pred__{name}__seed{seed}"] = complete_fit.fit_bayes(
+                    p, r, (train, val, test), scored, int(seed), (lo, hi), mu, dev, ctx, tag,
+                    (ckpt_root / f"seed{seed}") if ckpt_root else None)
+                arrays[f"val_rmse__{name}__seed{seed}"] = curve
+                if stopped:
+                    break
+                continue
             gen = torch.Generator().manual_seed(int(seed))
             torch.manual_seed(int(seed))
             if key == "baseline":
@@ -392,9 +405,8 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
                                     mask_B=p["mask_mode_B"], shift_mode=p["shift_mode"], shift_init=p["shift_init"],
                                     form="observed", mu=mu, use_bias=p["use_bias"], generator=gen)
                 if p["shift_mode"] == "random" or p["shift_init"] == "random":
-                    _scale_random_shifts(model, p["shift_std"])
+                    complete_fit.scale_random_shifts(model, p["shift_std"])
                 lrs = dict(lr_factors=p["lr_factors"], lr_shifts=p["lr_shifts"])
-            tag = {"model": name, "method": name, "seed": int(seed)}
 
             def on_event(e, tag=tag, model=model):
                 if scored == "validation" and "epoch" in e:  # the tuner's objective, epoch by epoch
@@ -409,6 +421,7 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
             )
             t0 = time.perf_counter()
             m = evaluate(model, test, (lo, hi))
+            arrays[f"scored_pred__{name}__seed{seed}"] = complete_fit.predict(model, test, (lo, hi))
             seconds = float(fit.seconds) + (time.perf_counter() - t0)
             curve = [float(e.get("val_rmse", np.nan)) for e in fit.history]
             results[key] = {
@@ -457,6 +470,7 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
         summaries.append(summary)
         if done_file is not None:
             done_file.parent.mkdir(parents=True, exist_ok=True)
+            complete_fit.save_seed_arrays(done_file, {k: v for k, v in arrays.items() if k.endswith(f"__seed{seed}")})
             atomic_write_text(done_file, json.dumps(c.finite_json(summary), allow_nan=False))
         if ctx.should_stop() and seed != p["seeds"][-1]:
             stopped = True

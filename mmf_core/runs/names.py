@@ -130,12 +130,8 @@ def _mmf(p: dict, mask_key: str, K_key: str = "K") -> str:
 
 def _complete(p: dict) -> list:
     models = p.get("models") or ["baseline", "mmf"]
-    if models == ["baseline"]:
-        head = "MF"
-    elif models == ["mmf"]:
-        head = _mmf(p, "mask_mode_A")
-    else:
-        head = "MF vs " + _mmf(p, "mask_mode_A")
+    words = {"baseline": "MF", "mmf": _mmf(p, "mask_mode_A") if "mmf" in models else "MMF", "bpmf": "Bayesian MF"}
+    head = " vs ".join(words.get(m, m) for m in models)
     extra = [{"nmf": "NMF", "tastes": f"tastes C={p.get('n_tastes')}"}.get(m, m) for m in p.get("extra_models") or []]
     if extra:
         head += " + " + ", ".join(extra)

@@ -22,6 +22,7 @@ from mmf_core.errors import MMFError
 from mmf_core.experiments.complete import SPEC, check_data
 from mmf_core.fileio import atomic_write_text
 from mmf_core.runs import RunStore, files
+from mmf_core.tune import blend
 from mmf_core.tune.space import MODELS, describe, for_model, settings_of, suggest
 from mmf_core.tune.study import (REPORT, STOP, DriverLock, StudyConfig, counts, load, prepare)
 from mmf_core.tune.trial import run_plain, run_trial, score
@@ -308,6 +309,8 @@ def refit_params(config: StudyConfig, store: RunStore, best) -> tuple[dict, str]
     model, values = trial_values(config, best.params)
     (scores,) = score(store.result(best.user_attrs["run_id"])).values()
     epochs = int(scores["best_epoch"] or values.get("epochs") or SPEC["epochs"].default)
+    if model == "bpmf":  # its sweeps must pass the burn-in (a best sweep inside it: average one sample)
+        epochs = max(epochs, int(values.get("burn_in", SPEC["burn_in"].default)) + 1)
     params = trial_params(config, model, {**values, "epochs": epochs, "patience": max(epochs, 1)}, evaluate="test")
     params = SPEC.validate({**params, "val_ratio": 0.0})
     return params, f"refit on the whole training part for {epochs} epochs (the trial's best epoch)"
@@ -330,9 +333,20 @@ def _final(study, config: StudyConfig, store: RunStore, ex, note, refit: bool = 
                                 "val_ratio": SPEC["val_ratio"].default, "seeds": [config.seed], **REFERENCE})
     note(f"best trial {best.number} [{model}] val RMSE {best.value:.4f}; training it on the test part, "
          f"and the reference defaults (R={REFERENCE['R']}, K={REFERENCE['K']}) beside it")
+    mix = blend.plan(study, store, config.seed, config.models)
+    runs = {"test": test_params, "reference": ref_params}
+    if mix is not None:
+        note(f"blend of the best {', '.join(m['model'].upper() for m in mix['members'])} trials: cross-fitted val "
+             f"RMSE {mix['val_rmse']:.4f} against {mix['best_val_rmse']:.4f}" + ("; chosen, training its members on "
+             "the test part" if mix["chosen"] else "; not chosen"))
+        for m in mix["members"] if mix["chosen"] else ():  # the best trial's own test run is "test"
+            if m["trial"] != best.number:
+                trial = study.trials[m["trial"]]
+                runs[f"member{m['trial']}"] = refit_params(config, store, trial)[0] if refit else \
+                    trial_params(config, *trial_values(config, trial.params), evaluate="test")
     common = {"store": str(store.root), "slots": ex.capacity, "threads": ex.threads}
     futs = {name: ex.submit(run_plain, {**common, "params": p}, key=f"tune-{config.name}-{name}")
-            for name, p in (("test", test_params), ("reference", ref_params))}
+            for name, p in runs.items()}
     done: dict = {}
     while len(done) < len(futs):
         for fut in ex.wait([f for n, f in futs.items() if n not in done], POLL):
@@ -343,7 +357,15 @@ def _final(study, config: StudyConfig, store: RunStore, ex, note, refit: bool = 
                 raise MMFError(f"the {name} run of study {config.name!r} failed: {_one_line(exc)}") from None
     (scores,) = done["test"]["scores"].values()
     ref = done["reference"]["scores"]
-    return {
+    if mix is not None and mix["chosen"]:
+        tests = {}
+        for m in mix["members"]:
+            got = done["test" if m["trial"] == best.number else f"member{m['trial']}"]
+            (alone,) = got["scores"].values()
+            tests[m["trial"]] = m["test_run_id"] = got["run_id"]
+            m["test_rmse"], m["test_mae"] = alone["test_rmse"], alone["test_mae"]
+        mix["test"] = blend.test_scores(store, mix, tests)
+    out = {
         "best": {"trial": best.number, "model": model, "settings": values, "val_rmse": best.value,
                  "run_id": best.user_attrs.get("run_id")},
         "test": {"rmse": scores["test_rmse"], "mae": scores["test_mae"], "best_epoch": scores["best_epoch"],
@@ -352,6 +374,10 @@ def _final(study, config: StudyConfig, store: RunStore, ex, note, refit: bool = 
                      **{m: {"test_rmse": ref[MODELS[m]]["test_rmse"], "test_mae": ref[MODELS[m]]["test_mae"]}
                         for m in MODELS if MODELS[m] in ref}},
     }
+    if mix is not None:
+        out["blend"] = mix
+    out["chosen"] = "blend" if mix is not None and mix["chosen"] else "best"
+    return out
 
 
 def run_study(config: StudyConfig, store_root=None, *, jobs: int = 1, scheduler: str | None = None,

@@ -23,10 +23,10 @@ from __future__ import annotations
 import json
 
 from mmf_core.errors import MMFError
-from mmf_core.experiments.complete import BASELINE_ONLY, MMF_ONLY, SPEC
+from mmf_core.experiments.complete import BASELINE_ONLY, BPMF_ONLY, GRADIENT_ONLY, MMF_ONLY, SPEC
 
 #: the study's model names -> ``complete``'s ``models`` entry
-MODELS = {"mf": "baseline", "mmf": "mmf"}
+MODELS = {"mf": "baseline", "mmf": "mmf", "bpmf": "bpmf"}
 #: searchable: the model and training settings of ``complete``, not its data, split or output
 SEARCH_GROUPS = ("MF", "MMF", "training")
 NOT_SEARCHED = ("extra_models", "n_tastes", "models")
@@ -50,6 +50,13 @@ DEFAULT_SPACE: dict[str, dict] = {
     "mf.reg": _range(1e-3, 0.3),
     "mmf.reg": _range(1e-5, 1e-3),
     "weight_decay": {"type": "fixed", "value": 0.0},
+    # Bayesian MF: small ranks (its hyperpriors regularise; a sweep costs rank^3 per row),
+    # sweeps instead of epochs, centred on the train mean (measured: README, "Tuning")
+    "bpmf.R": _range(4, 16, kind="int"),
+    "burn_in": _range(10, 40, log=False, kind="int"),
+    "bpmf.epochs": {"type": "fixed", "value": 300},
+    "bpmf.patience": {"type": "fixed", "value": 20},
+    "bpmf.mu_mode": {"type": "fixed", "value": "train_mean"},
     "shift_mode": {"type": "fixed", "value": "zero"},  # learned / random shifts: minutes per trial at these ranks
     "mu_mode": {"type": "fixed", "value": "fixed3"},
     "use_bias": {"type": "fixed", "value": True},
@@ -70,14 +77,14 @@ def split_key(key: str) -> tuple[str | None, str]:
 
 
 def models_of(value) -> list[str]:
-    """``--models`` (``"mf,mmf"`` or a list) as the study's model names, in canonical order."""
+    """``--models`` (``"mf,mmf,bpmf"`` or a list) as the study's model names, in canonical order."""
     items = value.split(",") if isinstance(value, str) else list(value or [])
     given = [str(x).strip().lower() for x in items if str(x).strip()]
     if not given:
-        raise MMFError("models is empty; pass --models mf,mmf (or one of them)")
+        raise MMFError("models is empty; pass --models mf,mmf,bpmf (or some of them)")
     for m in given:
         if m not in MODELS:
-            raise MMFError(f"unknown model {m!r} in --models; choose mf and/or mmf (e.g. --models mf,mmf)")
+            raise MMFError(f"unknown model {m!r} in --models; choose from mf, mmf, bpmf (e.g. --models mf,mmf,bpmf)")
     return [m for m in MODELS if m in given]
 
 
@@ -90,6 +97,10 @@ def applies(name: str, model: str) -> bool:
         return model == "mmf"
     if name in BASELINE_ONLY:
         return model == "mf"
+    if name in BPMF_ONLY:
+        return model == "bpmf"
+    if name in GRADIENT_ONLY:  # Bayesian MF samples: no batches, learning rates or penalties
+        return model != "bpmf"
     return True
 
 
@@ -121,7 +132,7 @@ def check_domain(key: str, dom: dict) -> dict:
     """``dom`` for ``key`` (a setting, or ``MODEL.NAME``) checked and canonical (one-line MMFError when bad)."""
     scope, name = split_key(key)
     if scope is not None and scope not in MODELS:
-        raise MMFError(f"search space: {key!r} names no model; write mf.{name} or mmf.{name} (or just {name})")
+        raise MMFError(f"search space: {key!r} names no model; write mf.{name}, mmf.{name} or bpmf.{name} (or just {name})")
     if name not in SPEC:
         raise MMFError(f"unknown setting {name!r} in the search space; searchable: {', '.join(searchable())}")
     if name not in searchable():

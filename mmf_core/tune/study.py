@@ -139,11 +139,36 @@ def storage(path: Path):
     return JournalStorage(JournalFileBackend(str(path / JOURNAL)))
 
 
+class _SameModel:
+    """What a pruner sees of ``study``: only the trials of ``model`` (the ``model`` parameter)."""
+
+    def __init__(self, study, model):
+        self._study, self._model = study, model
+
+    def get_trials(self, deepcopy: bool = True, states=None):
+        return [t for t in self._study.get_trials(deepcopy=deepcopy, states=states)
+                if t.params.get("model") == self._model]
+
+    @property
+    def direction(self):
+        return self._study.direction
+
+
 def pruner_of(cfg: dict):
+    """Median pruning within each model: a trial is stopped when its best validation RMSE so
+    far is worse than the median of its own model's finished trials at the same epoch (MMF's
+    epochs, MF's and Bayesian MF's sweeps are not comparable with each other), never in its
+    first ``n_warmup_steps`` epochs or before ``n_startup_trials`` of its model have finished."""
     import optuna
 
-    return optuna.pruners.MedianPruner(n_startup_trials=int(cfg.get("n_startup_trials", 5)),
-                                       n_warmup_steps=int(cfg.get("n_warmup_steps", 5)))
+    median = optuna.pruners.MedianPruner(n_startup_trials=int(cfg.get("n_startup_trials", 5)),
+                                         n_warmup_steps=int(cfg.get("n_warmup_steps", 5)))
+
+    class PerModelPruner(optuna.pruners.BasePruner):
+        def prune(self, study, trial) -> bool:
+            return median.prune(_SameModel(study, trial.params.get("model")), trial)
+
+    return PerModelPruner()
 
 
 def load(path: Path, config: StudyConfig, sampler_seed: int | None = None):

@@ -79,15 +79,18 @@ class Reporter:
     def __call__(self, event: dict) -> None:
         if self.stop_file is not None and self.stop_file.exists():  # the study was asked to stop
             self._cancel()
-        # the trial's objective at this epoch (the search-validation part); early-stopping val otherwise
+        # the trial's objective at this epoch (the search-validation part); early-stopping val otherwise.
+        # Bayesian MF counts its steps in averaged samples: its burn-in is not reported (a single
+        # sample is no estimate), and trials of different burn-ins compare like for like.
         epoch, value = event.get("epoch"), event.get("search_val_rmse", event.get("val_rmse"))
-        if not (_number(epoch) and _number(value)) or epoch <= self.last or self.pruned_at is not None:
+        step = event.get("averaged", epoch)
+        if not (_number(step) and _number(value)) or step < 1 or step <= self.last or self.pruned_at is not None:
             return
-        self.last = int(epoch)
+        self.last = int(step)
         from optuna.exceptions import UpdateFinishedTrialError
 
         try:
-            self.trial.report(float(value), int(epoch))
+            self.trial.report(float(value), int(step))
         except UpdateFinishedTrialError:  # the driver gave the trial up (its worker pool broke): stop
             self._cancel()
             return
@@ -107,7 +110,7 @@ def score(result: dict) -> dict:
     part = "val" if "validation" in (seed.get("evaluated_on"), result.get("evaluated_on")) else "test"
     return {key: {f"{part}_rmse": seed[key].get("test_rmse"), f"{part}_mae": seed[key].get("test_mae"),
                   "best_epoch": seed[key].get("best_epoch"), "epochs_run": seed[key].get("epochs_run")}
-            for key in ("baseline", "mmf") if key in seed}
+            for key in ("baseline", "mmf", "bpmf") if key in seed}
 
 
 def _execute(store: RunStore, params: dict, on_event=None):
