@@ -89,19 +89,57 @@ def _gaussian_wishart(X: torch.Tensor, rng: np.random.Generator, gen: torch.Gene
     return m, lam
 
 
-def _sample_rows(n_rows: int, rows: torch.Tensor, other: torch.Tensor, target: torch.Tensor, m: torch.Tensor,
+class _Rows:
+    """The ratings of one side grouped by row, for :func:`_sample_rows`: each row's ratings
+    as a slice of ``order`` (ratings sorted by row), and the rows in chunks of similar
+    counts, each padded to its largest count (``slots``: the positions of ``order`` to read,
+    ``valid``: which are real), so that a chunk's ``rank x rank`` Gram matrices are one
+    batched product, and padding costs little even when a few rows hold most ratings."""
+
+    def __init__(self, n_rows: int, rows: torch.Tensor, rank: int):
+        self.n_rows = n_rows
+        self.order = torch.argsort(rows, stable=True)
+        counts = torch.bincount(rows, minlength=n_rows)
+        starts = torch.cumsum(counts, 0) - counts
+        by_count = torch.argsort(counts, stable=True)
+        budget = max(1, _CHUNK_FLOATS // max(1, int(rank)))  # padded values gathered at once
+        self.chunks = []
+        c = counts[by_count].tolist()
+        lo = 0
+        while lo < n_rows:
+            hi = lo + 1
+            # rows whose counts are within 1.5x of the chunk's smallest: padding stays below half
+            while hi < n_rows and c[hi] <= 1.5 * c[lo] + 1 and (hi + 1 - lo) * max(1, c[hi]) <= budget:
+                hi += 1
+            chunk = by_count[lo:hi]
+            width = max(1, c[hi - 1])
+            pos = torch.arange(width, device=rows.device)
+            valid = pos[None, :] < counts[chunk][:, None]
+            slots = torch.where(valid, starts[chunk][:, None] + pos[None, :], 0)
+            self.chunks.append((chunk, slots, valid))
+            lo = hi
+
+    def grams(self, other: torch.Tensor) -> torch.Tensor:
+        """``(n_rows, d, d)``: each row's ``sum v v^T`` over the ``other`` rows (aligned with the ratings)."""
+        d = other.shape[1]
+        G = other.new_zeros(self.n_rows, d, d)
+        if len(self.order) == 0:
+            return G
+        sorted_other = other[self.order]
+        for chunk, slots, valid in self.chunks:
+            X = sorted_other[slots] * valid[:, :, None]
+            G[chunk] = X.transpose(1, 2) @ X
+        return G
+
+
+def _sample_rows(rows: torch.Tensor, grouped: _Rows, other: torch.Tensor, target: torch.Tensor, m: torch.Tensor,
                  lam: torch.Tensor, alpha: float, gen: torch.Generator) -> torch.Tensor:
     """Each row's factor given the other side's ``other[cols]`` (already gathered: ``other``
     is ``(n, d)`` aligned with ``rows`` and ``target``): ``N(P^-1 b, P^-1)`` with
     ``P = Lambda + alpha sum v v^T`` and ``b = Lambda m + alpha sum v r``."""
-    d = other.shape[1]
-    G = torch.zeros(n_rows, d, d, dtype=other.dtype, device=other.device)
-    step = max(1, _CHUNK_FLOATS // (d * d))
-    for s in range(0, len(rows), step):
-        o = other[s : s + step]
-        G.index_add_(0, rows[s : s + step], o[:, :, None] * o[:, None, :])
-    P = lam[None] + alpha * G
-    b = torch.zeros(n_rows, d, dtype=other.dtype, device=other.device).index_add_(0, rows, other * target[:, None])
+    n_rows, d = grouped.n_rows, other.shape[1]
+    P = lam[None] + alpha * grouped.grams(other)
+    b = other.new_zeros(n_rows, d).index_add_(0, rows, other * target[:, None])
     L = torch.linalg.cholesky(P)
     mean = torch.cholesky_solve((alpha * b + lam @ m)[:, :, None], L)
     z = torch.randn(n_rows, d, 1, generator=gen, dtype=other.dtype).to(other.device)
@@ -202,6 +240,7 @@ def fit_bpmf(
     if ckpt is not None:
         state, best, history = _to(ckpt["state"], dev), _to(ckpt["best"], dev), list(ckpt["history"])
         start, elapsed = int(ckpt["epoch"]) + 1, float(ckpt["elapsed"])
+    by_user, by_item = _Rows(n_users, u, d), _Rows(n_items, i, d)
     t0 = time.perf_counter() - elapsed
     stopped, sweep, done = False, start - 1, has_val and best["bad"] >= patience
     for sweep in range(start, int(sweeps) + 1):
@@ -214,9 +253,9 @@ def fit_bpmf(
         alpha = state["alpha"]
         base = mu + bu[u] + bi[i]
         m, lam = _gaussian_wishart(U, rng, gen)
-        U = _sample_rows(n_users, u, V[i], r - base, m, lam, alpha, gen)
+        U = _sample_rows(u, by_user, V[i], r - base, m, lam, alpha, gen)
         m, lam = _gaussian_wishart(V, rng, gen)
-        V = _sample_rows(n_items, i, U[u], r - base, m, lam, alpha, gen)
+        V = _sample_rows(i, by_item, U[u], r - base, m, lam, alpha, gen)
         dot = (U[u] * V[i]).sum(1)
         if use_bias:
             bu = _sample_bias(n_users, u, r - mu - bi[i] - dot, alpha, state["lam_u"], gen)
