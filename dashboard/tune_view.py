@@ -138,7 +138,8 @@ def trials_table(df: pd.DataFrame) -> pd.DataFrame:
             "datetime_start", "datetime_complete", "attempt", "seconds"}
     for col in df.columns:
         if col not in skip and not col.startswith("system_attrs"):
-            out[names.get(col, col)] = df[col]
+            scope, name = space.split_key(col)  # mmf.R -> "Rank R (MMF)"
+            out[names.get(name, name) + (f" ({_short(scope)})" if scope else "")] = df[col]
     if "reused" in df.columns:
         out["from the store"] = df["reused"].astype("boolean").fillna(False)
     if "pruned_at" in df.columns:
