@@ -110,7 +110,7 @@ def study_label(row: dict) -> str:
     where = f"{names.data_name(str(row['dataset'] or ''))}, {row['split'] or 'per_user'}"
     if row.get("fold"):
         where += f" {row['fold']}"
-    models = " + ".join(MODEL_WORDS.get(m, m).split(" ")[0] for m in str(row["models"]).split(","))
+    models = " + ".join(_short(m) for m in str(row["models"]).split(","))
     state = "running" if row["running"] else ("finished" if row["finished"] else "stopped")
     return f"{models} on {where}, {row['trials']} trials · {state}"
 
@@ -236,7 +236,8 @@ def report_table(rep: dict) -> pd.DataFrame:
                 rows.append({"model": f"  member: tuned {MODEL_WORDS.get(m['model'], m['model'])} (trial {m['trial']})",
                              "test RMSE": m.get("test_rmse"), "test MAE": m.get("test_mae"), "run": m.get("test_run_id")})
     if t:
-        rows.append({"model": f"tuned {MODEL_WORDS.get(b.get('model'), b.get('model'))} (trial {b.get('trial')})",
+        rows.append({"model": ("best single trial: " if "test" in mix else "")
+                     + f"tuned {MODEL_WORDS.get(b.get('model'), b.get('model'))} (trial {b.get('trial')})",
                      "test RMSE": t.get("rmse"), "test MAE": t.get("mae"), "run": t.get("run_id")})
     d = rep.get("defaults") or {}
     settings = d.get("settings", {})

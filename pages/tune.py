@@ -123,7 +123,8 @@ with ui.guard(labels=WORDS):
         st.subheader("The winner on the test part")
         table = tune_view.report_table(report)
         names = runstore.labels([runstore.info(r) for r in dict.fromkeys(table["run"].dropna())])
-        st.dataframe(table.assign(run=table["run"].map(lambda r: names.get(r, r))), hide_index=True, width="stretch",
+        st.dataframe(table.assign(run=table["run"].map(lambda r: names.get(r, r) if r else "–")), hide_index=True,
+                     width="stretch",
                      column_config={"test RMSE": st.column_config.NumberColumn(format="%.4f"),
                                     "test MAE": st.column_config.NumberColumn(format="%.4f")})
         if tune_view.blend_caption(report):
@@ -133,6 +134,9 @@ with ui.guard(labels=WORDS):
     run_id = tune_view.winner_run(root, chosen, report)
     if run_id is None:
         st.caption("The winner is trained on the test part when the study finishes; you can also do it now.")
+    elif report and report.get("chosen") == "blend":
+        st.caption("The chosen model is the blend: its members' runs are in the table above. The button names the "
+                   "best single trial's run.")
     if st.button("Train the winner as a named run" if run_id is None else "Name the winner's run and open it in Runs",
                  icon=":material/model_training:", disabled=run_id is None and tune_view.best(root, chosen) is None):
         rid = tune_view.train_winner(root, chosen)
