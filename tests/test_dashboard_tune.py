@@ -126,3 +126,26 @@ def test_a_scheduler_that_does_not_answer_is_one_line_on_the_page():
     errs = errors(at)
     assert len(errs) == 1 and f"127.0.0.1:{port}" in errs[0], errs
     assert tune_view.studies(os.environ["MMF_STORE"]) == []  # nothing started, nothing written
+
+
+def test_the_winner_table_shows_a_chosen_blend_its_members_and_the_best_single_trial():
+    rep = {"best": {"trial": 3, "model": "bpmf"}, "test": {"rmse": 0.905, "mae": 0.71, "run_id": "complete-b"},
+           "chosen": "blend",
+           "blend": {"chosen": True, "val_rmse": 0.900, "best_val_rmse": 0.904, "test": {"rmse": 0.902, "mae": 0.709},
+                     "members": [{"trial": 3, "model": "bpmf", "weight": 0.6, "test_run_id": "complete-b",
+                                  "test_rmse": 0.905, "test_mae": 0.71},
+                                 {"trial": 8, "model": "mmf", "weight": 0.4, "test_run_id": "complete-m",
+                                  "test_rmse": 0.908, "test_mae": 0.713}]},
+           "defaults": {"run_id": "complete-d", "settings": {"R": 256, "K": 42},
+                        "mf": {"test_rmse": 0.93, "test_mae": 0.74}, "mmf": {"test_rmse": 0.92, "test_mae": 0.73}}}
+    table = tune_view.report_table(rep)
+    assert list(table["model"])[:3] == ["blend 0.60 × Bayesian MF + 0.40 × MMF (chosen)",
+                                        "  member: tuned MMF (trial 8)",
+                                        "best single trial: tuned Bayesian MF (Gibbs sampling) (trial 3)"]
+    assert list(table["test RMSE"])[:3] == [0.902, 0.908, 0.905] and not isinstance(table["run"].iloc[0], str)
+    assert "0.9000" in tune_view.blend_caption(rep) and "chosen model" in tune_view.blend_caption(rep)
+    rep["blend"] = {**rep["blend"], "chosen": False}
+    del rep["blend"]["test"]
+    assert "blend" not in " ".join(tune_view.report_table(rep)["model"])
+    assert "best single trial stays the winner" in tune_view.blend_caption(rep)
+    assert tune_view.blend_caption({"best": {}}) is None
