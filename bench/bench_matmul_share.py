@@ -12,9 +12,14 @@ point operations per epoch. This script times, for each R of the reference's bud
   on preallocated tensors: what the machine can do for this work;
 
 and prints the achieved GFLOP/s of both and the share of the fit's time the products
-take. The gap between the two columns is the overhead to close.
+take. The gap between the two columns is the overhead to close. The fit and the products
+alternate (fit, products, fit, ...) and each column is the median of ``--repeat`` runs;
+the load average is printed beside every row.
 
-    python bench/bench_matmul_share.py [--R_list 16,32,48] [--epochs 2000] [--repeat 3]
+On a loaded machine pass ``--threads 1``: torch's default threads busy-wait on each other
+next to another busy process and the times then measure the neighbour.
+
+    python bench/bench_matmul_share.py [--R_list 16,32,48] [--epochs 2000] [--repeat 3] [--threads N]
 
 Needs the project installed (``pip install -r requirements.txt -e .``, the README's first command).
 """
@@ -68,23 +73,33 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is shown")
     ap.add_argument("--device", default=None)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dev = pick_device(args.device)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"device: {describe_device(dev)}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
-          f"load average {load:.2f}")
+    print(f"device: {describe_device(dev)}; torch {torch.__version__}; threads {torch.get_num_threads()}")
     n = args.size
     print(f"{'R':>3s} {'K':>3s} {'K*Rb':>5s} {'GFLOP':>7s} {'fit s':>7s} {'fit GFLOP/s':>11s} "
-          f"{'matmul s':>8s} {'matmul GFLOP/s':>14s} {'products share':>14s}")
+          f"{'matmul s':>8s} {'matmul GFLOP/s':>14s} {'products share':>14s} {'load':>5s}")
     for R in [int(r) for r in args.R_list.split(",")]:
         K = k_from_ratio(R, 0.5)
         width = K * mmf_base_rank(R, K)
         gflop = 6.0 * n * n * width * args.epochs / 1e9
-        fit = statistics.median(fit_seconds(n, R, args.epochs, dev) for _ in range(args.repeat))
-        mm = statistics.median(matmul_seconds(n, n, width, args.epochs, dev) for _ in range(args.repeat))
+        load = _load()
+        fits, mms = [], []
+        for _ in range(args.repeat):
+            fits.append(fit_seconds(n, R, args.epochs, dev))
+            mms.append(matmul_seconds(n, n, width, args.epochs, dev))
+        fit, mm = statistics.median(fits), statistics.median(mms)
         print(f"{R:3d} {K:3d} {width:5d} {gflop:7.1f} {fit:7.2f} {gflop / fit:11.1f} {mm:8.2f} {gflop / mm:14.1f} "
-              f"{mm / fit:13.0%}")
+              f"{mm / fit:13.0%} {load:5.2f}-{_load():.2f}")
     return 0
+
+
+def _load() -> float:
+    """The 1-minute load average (NaN where the system has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 if __name__ == "__main__":

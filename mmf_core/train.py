@@ -61,15 +61,15 @@ def _emit(on_event, event):
         on_event(event)
 
 
-def _snapshot(model: torch.nn.Module, into: dict | None = None) -> dict:
-    """A copy of the model's state; with ``into`` (an earlier snapshot), copied into its
-    tensors in place (no allocation: the dense fit snapshots on every improving epoch)."""
-    if into is None:
-        return {k: v.detach().clone() for k, v in model.state_dict().items()}
-    with torch.no_grad():
-        for k, v in model.state_dict().items():
-            into[k].copy_(v)
-    return into
+def _snapshot(model: torch.nn.Module) -> dict:
+    """A copy of the model's state."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@torch.no_grad()
+def _copy_all(into: list[torch.Tensor], tensors: list[torch.Tensor]) -> None:
+    for a, b in zip(into, tensors):
+        a.copy_(b)
 
 
 # ----------------------------------------------------------------------------------------
@@ -114,19 +114,23 @@ def fit_dense(
     else:
         raise MMFError(f"unknown optimizer {optimizer!r}; use 'adam' or 'sgd'")
     log_every = max(1, int(log_every or 1))
-    best_loss, best_epoch, best_state = math.inf, 0, _snapshot(model)
+    # The best state: a copy of the trained tensors (the only ones a step changes), copied
+    # into on every improving epoch, most epochs of a fit.
+    trained = [p for p in model.parameters() if p.requires_grad]
+    best_loss, best_epoch, best_params = math.inf, 0, [p.detach().clone() for p in trained]
     history, t0, stopped, epoch = [], time.perf_counter(), False, 0
     for epoch in range(1, int(epochs) + 1):
         between_epochs()  # threads follow the machine's load (mmf_core/threads.py)
         opt.zero_grad(set_to_none=True)
-        loss = torch.mean((model.reconstruct() - X) ** 2)
+        loss = F.mse_loss(model.reconstruct(), X)  # torch.mean((. - X) ** 2) bit for bit, in one pass each way
         total = loss
         if ridge:
             total = loss + ridge * (model.A.pow(2).mean() + model.B.pow(2).mean())
         total.backward()
         value = float(loss.detach())
         if value < best_loss:  # the loss belongs to the parameters before this step
-            best_loss, best_epoch, best_state = value, epoch, _snapshot(model, best_state)
+            best_loss, best_epoch = value, epoch
+            _copy_all(best_params, trained)
         opt.step()
         if not math.isfinite(value):
             break
@@ -137,7 +141,7 @@ def fit_dense(
         if should_stop is not None and should_stop():
             stopped = True
             break
-    model.load_state_dict(best_state)
+    _copy_all(trained, best_params)
     return FitResult(best_epoch, time.perf_counter() - t0, epoch, best_loss=best_loss, stopped=stopped, history=history)
 
 
