@@ -259,7 +259,8 @@ def blend_caption(rep: dict) -> str | None:
     if not mix:
         return None
     verdict = ("so it is the study's chosen model; its test score is its members' test predictions combined with "
-               "these weights" if mix["chosen"] else "not enough to choose it: the best single trial stays the winner")
+               "these weights" if mix["chosen"] else f"but it was not chosen: {mix['why']}" if mix.get("why") else
+               "not enough to choose it: the best single trial stays the winner")
     return (f"Blend of the best trial of each model, weighted by least squares on the validation share: validation "
             f"RMSE {mix['val_rmse']:.4f} (weights fitted on one half, scored on the other) against the best single "
             f"trial's {mix['best_val_rmse']:.4f}, {verdict}.")

@@ -219,3 +219,19 @@ def test_a_bayesian_trial_reports_averaged_samples_not_its_burn_in():
     mf = Reporter(study.ask())
     mf({"epoch": 1, "search_val_rmse": 0.95})  # gradient-trained models: steps are epochs
     assert study.trials[1].intermediate_values == {1: 0.95}
+
+
+def test_a_member_without_kept_predictions_leaves_the_blend_unscored():
+    class Store:  # a store whose runs were made before runs kept their scored predictions
+        def exists(self, run_id):
+            return True
+
+        def arrays(self, run_id):
+            return {"val_rmse__MF__seed1": np.zeros(3)}
+
+        def result(self, run_id):
+            return {"per_seed": [{"seed": 1, "rating_clamp": {"min": 1, "max": 5}}]}
+
+    mix = {"members": [{"trial": 0, "model": "mf", "weight": 1.0}]}
+    assert blend.scored(Store(), "complete-x", "mf") is None
+    assert blend.test_scores(Store(), mix, {0: "complete-x"}) is None

@@ -104,9 +104,11 @@ def test_two_mmf_configurations_share_one_mf_run_trained_once(ratings_csv):
     mf = s.result(handles[0].id)
     assert set(mf["agg"]) == {"dataset", "seeds", "baseline", "nmf"}
     assert set(mf["per_seed"][0]) & {"baseline", "mmf", "nmf"} == {"baseline", "nmf"}
-    assert set(s.arrays(handles[0].id)) == {"val_rmse__MF__seed0", "val_rmse__NMF__seed0"}
+    assert set(s.arrays(handles[0].id)) == {"val_rmse__MF__seed0", "val_rmse__NMF__seed0", "scored_pred__MF__seed0",
+                                                "scored_pred__NMF__seed0", "scored_rating__seed0"}
     mmf = s.result(handles[1].id)
-    assert set(mmf["agg"]) == {"dataset", "seeds", "mmf"} and set(s.arrays(handles[1].id)) == {"val_rmse__MMF__seed0"}
+    assert set(mmf["agg"]) == {"dataset", "seeds", "mmf"}
+    assert set(s.arrays(handles[1].id)) == {"val_rmse__MMF__seed0", "scored_pred__MMF__seed0", "scored_rating__seed0"}
 
     # The Train page's merge: MF (and NMF) once, from the MF run; every MMF setting.
     infos = [s.get(h.id).to_dict() for h in handles + again[1:]]

@@ -107,7 +107,8 @@ def _print_report(r: dict) -> None:
     if mix:
         parts = " + ".join(f"{m['weight']:.2f} x {m['model'].upper()} (trial {m['trial']})" for m in mix["members"])
         print(f"blend {parts}: cross-fitted validation RMSE {mix['val_rmse']:.4f} against the best trial's "
-              f"{mix['best_val_rmse']:.4f}: " + ("chosen" if mix["chosen"] else "not chosen"))
+              f"{mix['best_val_rmse']:.4f}: " + ("chosen" if mix["chosen"] else f"not chosen ({mix['why']})"
+                                                  if mix.get("why") else "not chosen"))
         if "test" in mix:
             print(f"blend test RMSE {mix['test']['rmse']:.4f}  MAE {mix['test']['mae']:.4f}")
     d = r["defaults"]

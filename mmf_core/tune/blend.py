@@ -111,14 +111,15 @@ def plan(study, store, seed: int, models: list[str]) -> dict | None:
     }
 
 
-def test_scores(store, blend: dict, test_runs: dict) -> dict:
+def test_scores(store, blend: dict, test_runs: dict) -> dict | None:
     """``{"rmse", "mae"}`` of ``blend``'s weights applied to its members' test runs
-    (``test_runs``: trial number -> run id of its refit scored on the test part)."""
+    (``test_runs``: trial number -> run id of its refit scored on the test part); None when
+    one of them kept no predictions (a run made before runs kept them)."""
     cols, truth, clamp = [], None, None
     for m in blend["members"]:
         got = scored(store, test_runs[m["trial"]], m["model"])
         if got is None:
-            raise ValueError(f"the test run of trial {m['trial']} kept no predictions")
+            return None
         cols.append(got[0])
         truth, clamp = got[1], got[2]
     w = np.asarray([m["weight"] for m in blend["members"]])

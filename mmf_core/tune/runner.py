@@ -364,7 +364,13 @@ def _final(study, config: StudyConfig, store: RunStore, ex, note, refit: bool = 
             (alone,) = got["scores"].values()
             tests[m["trial"]] = m["test_run_id"] = got["run_id"]
             m["test_rmse"], m["test_mae"] = alone["test_rmse"], alone["test_mae"]
-        mix["test"] = blend.test_scores(store, mix, tests)
+        scores_of_blend = blend.test_scores(store, mix, tests)
+        if scores_of_blend is None:  # a member's test run came from the store, made before runs kept predictions
+            mix.update(chosen=False, why="a member's test run kept no predictions; remove it "
+                       "(python -m mmf_core runs rm ID) and run the study again to blend")
+            note(f"the blend is not chosen: {mix['why']}")
+        else:
+            mix["test"] = scores_of_blend
     out = {
         "best": {"trial": best.number, "model": model, "settings": values, "val_rmse": best.value,
                  "run_id": best.user_attrs.get("run_id")},
