@@ -162,6 +162,15 @@ def fill(page, label: str, value) -> None:
     box.press("Tab")
 
 
+def shot_folders(tmp_path: Path) -> list[Path]:
+    """Where a browser test saves its screenshots: its tmp folder, and ``$MMF_SCREENSHOTS``
+    when that names a folder."""
+    folders = [tmp_path / "screenshots"]
+    if os.environ.get("MMF_SCREENSHOTS"):
+        folders.append(Path(os.environ["MMF_SCREENSHOTS"]))
+    return folders
+
+
 def no_error(page) -> None:
     """No error box on the page (its text in the assertion message otherwise)."""
     errs = page.locator('[data-testid="stAlertContentError"]')

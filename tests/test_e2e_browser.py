@@ -9,15 +9,13 @@ settings, and saves a screenshot of every page (into the test's tmp folder, and 
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
-
 
 from dashboard.nav import LAYOUT
 from tests.e2e_support import (
     browser_marks, upload, app_server, fill as _fill, no_error as _no_error, chromium_page,
-    open_page, screenshot, wait_idle)
+    open_page, screenshot, shot_folders, wait_idle)
 from tests.dashboard_helpers import movielens_bytes
 
 pytestmark = browser_marks()
@@ -26,9 +24,7 @@ LONG = 240_000  # ms: training on a busy 2-core machine
 
 
 def test_whole_mission_in_chromium(tmp_path):
-    shots = [tmp_path / "screenshots"]
-    if os.environ.get("MMF_SCREENSHOTS"):
-        shots.append(Path(os.environ["MMF_SCREENSHOTS"]))
+    shots = shot_folders(tmp_path)
     data_file = tmp_path / "u.data"
     data_file.write_bytes(movielens_bytes(n_users=40, n_items=50, per_user=15))
     with app_server(tmp_path) as server:

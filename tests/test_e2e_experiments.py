@@ -6,7 +6,6 @@ error on the page."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from tests.e2e_support import (
     browser_marks, app_server, fill as _fill, no_error as _no_error, chromium_page, open_page,
-    screenshot, wait_idle)
+    screenshot, shot_folders, wait_idle)
 
 pytestmark = browser_marks()
 
@@ -54,9 +53,7 @@ def _populate(store: Path) -> None:
 
 
 def test_spectrum_progress_advances_and_reaches_100_only_at_the_end(tmp_path):
-    shots = [tmp_path / "screenshots"]
-    if os.environ.get("MMF_SCREENSHOTS"):
-        shots.append(Path(os.environ["MMF_SCREENSHOTS"]))
+    shots = shot_folders(tmp_path)
     store = tmp_path / "store"
     with app_server(tmp_path) as server:
         with chromium_page(timeout_ms=LONG) as page:

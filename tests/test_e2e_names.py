@@ -7,13 +7,9 @@ Screenshots go to the test's tmp folder, and to ``$MMF_SCREENSHOTS`` when it nam
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-
 from tests.e2e_support import (
     browser_marks, app_server, fill as _fill, no_error as _no_error, chromium_page, open_page,
-    screenshot, wait_idle)
+    screenshot, shot_folders, wait_idle)
 
 pytestmark = browser_marks()
 
@@ -22,9 +18,7 @@ NAME = "Spectrum R=4, K=2 sin, S_10 24², H_6 24²"
 
 
 def test_run_name_in_progress_bar_and_comparison_legend(tmp_path):
-    shots = [tmp_path / "screenshots"]
-    if os.environ.get("MMF_SCREENSHOTS"):
-        shots.append(Path(os.environ["MMF_SCREENSHOTS"]))
+    shots = shot_folders(tmp_path)
     with app_server(tmp_path) as server:
         with chromium_page(timeout_ms=LONG) as page:
             page.goto(server.url)

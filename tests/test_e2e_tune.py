@@ -7,13 +7,13 @@ Screenshots go to the test's tmp folder, and to ``$MMF_SCREENSHOTS`` when it nam
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from mmf_core.tune.runner import run_study
 from mmf_core.tune.space import build_space
 from mmf_core.tune.study import StudyConfig
-from tests.e2e_support import app_server, browser_marks, chromium_page, no_error, open_page, screenshot, wait_idle
+from tests.e2e_support import (
+    app_server, browser_marks, chromium_page, no_error, open_page, screenshot, shot_folders, wait_idle)
 from tests.test_tune import planted_folder
 
 pytestmark = browser_marks()
@@ -35,9 +35,7 @@ def _finished_study(tmp_path: Path) -> dict:
 
 
 def test_a_finished_study_with_bayesian_mf_and_its_blend(tmp_path):
-    shots = [tmp_path / "screenshots"]
-    if os.environ.get("MMF_SCREENSHOTS"):
-        shots.append(Path(os.environ["MMF_SCREENSHOTS"]))
+    shots = shot_folders(tmp_path)
     rep = _finished_study(tmp_path)
     assert "blend" in rep
     with app_server(tmp_path) as server:
