@@ -158,15 +158,18 @@ def _as_tensors(triple: Triple, device) -> tuple[torch.Tensor, torch.Tensor, tor
 
 
 @torch.no_grad()
-def evaluate(model, data: Triple, rating_range: tuple[float, float] | None = None, batch_size: int = 65536) -> dict:
-    """RMSE and MAE of clamped predictions on ``data`` = (users, items, ratings)."""
+def evaluate(model, data: Triple, rating_range: tuple[float, float] | None = None, batch_size: int = 65536,
+             keep_predictions: bool = False) -> dict:
+    """RMSE and MAE of clamped predictions on ``data`` = (users, items, ratings); with
+    ``keep_predictions`` also ``predictions``, those clamped predictions (float32 numpy)."""
     device = next(model.buffers(), next(model.parameters())).device
     u, i, r = _as_tensors(data, device)
     if len(r) == 0:
-        return {"rmse": float("nan"), "mae": float("nan")}
+        return {"rmse": float("nan"), "mae": float("nan")} | ({"predictions": np.zeros(0, np.float32)}
+                                                               if keep_predictions else {})
     was_training = model.training
     model.eval()
-    sq, ab = 0.0, 0.0
+    sq, ab, kept = 0.0, 0.0, []
     for s in range(0, len(r), batch_size):
         p = model.predict(u[s : s + batch_size], i[s : s + batch_size])
         if rating_range is not None:
@@ -174,8 +177,13 @@ def evaluate(model, data: Triple, rating_range: tuple[float, float] | None = Non
         d = p - r[s : s + batch_size]
         sq += float((d * d).sum())
         ab += float(d.abs().sum())
+        if keep_predictions:
+            kept.append(p.detach().float().cpu())
     model.train(was_training)
-    return {"rmse": math.sqrt(sq / len(r)), "mae": ab / len(r)}
+    out = {"rmse": math.sqrt(sq / len(r)), "mae": ab / len(r)}
+    if keep_predictions:
+        out["predictions"] = torch.cat(kept).numpy()
+    return out
 
 
 def batch_penalty(model, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,6 @@ Screenshots of the Studio pages at 1400 and 900 px go to the test's tmp folder, 
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -20,19 +19,12 @@ from playwright.sync_api import expect
 from tests.dashboard_helpers import movielens_bytes
 from tests.e2e_support import (
     browser_marks, upload, app_server, fill as _fill, chromium_page, open_page, screenshot,
-    wait_idle)
+    shot_folders, wait_idle)
 
 pytestmark = browser_marks()
 
 LONG = 240_000  # ms: training on a busy 2-core machine
 PAGES = ["Data", "Train", "Recommend", "Spectrum", "Identifiability", "Benchmark", "Runs"]
-
-
-def _shots(tmp_path) -> list[Path]:
-    out = [tmp_path / "screenshots"]
-    if os.environ.get("MMF_SCREENSHOTS"):
-        out.append(Path(os.environ["MMF_SCREENSHOTS"]))
-    return out
 
 
 # Opening a page's own address (a reload of /train) makes Streamlit's client first try that
@@ -106,7 +98,7 @@ def test_every_page_offline_has_no_console_error_and_fetches_nothing_from_outsid
 
 
 def test_train_form_holds_the_shown_runs_settings_after_a_reload(tmp_path):
-    shots = _shots(tmp_path)
+    shots = shot_folders(tmp_path)
     data_file = tmp_path / "u.data"
     data_file.write_bytes(movielens_bytes(n_users=40, n_items=50, per_user=15))
     with app_server(tmp_path) as server:

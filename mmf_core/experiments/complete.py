@@ -420,8 +420,8 @@ def run(params: dict, ctx: RunContext) -> ExperimentResult:
                 checkpoint_name=f"{key}.pt", optimizer_rows=p.get("optimizer_rows", "auto"), **lrs,
             )
             t0 = time.perf_counter()
-            m = evaluate(model, test, (lo, hi))
-            arrays[f"scored_pred__{name}__seed{seed}"] = complete_fit.predict(model, test, (lo, hi))
+            m = evaluate(model, test, (lo, hi), keep_predictions=True)
+            arrays[f"scored_pred__{name}__seed{seed}"] = m["predictions"]
             seconds = float(fit.seconds) + (time.perf_counter() - t0)
             curve = [float(e.get("val_rmse", np.nan)) for e in fit.history]
             results[key] = {

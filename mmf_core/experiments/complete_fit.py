@@ -4,9 +4,10 @@
   (:func:`mmf_core.gibbs.fit_bpmf`) reported like the gradient-trained models: the same
   result fields, one event per sweep (the tuner's ``search_val_rmse`` included when the run
   is scored on validation), the averaged predictions of the best sweep scored once.
-* :func:`predict`: a trained model's clamped predictions of the scored part, kept in the
-  run's arrays (``scored_pred__MODEL__seedS`` beside ``scored_rating__seedS``) so that a
-  study can blend the predictions of its best models (:mod:`mmf_core.tune.blend`).
+* the scored predictions: each model's clamped predictions of the scored part are kept in
+  the run's arrays (``scored_pred__MODEL__seedS`` beside ``scored_rating__seedS``; the
+  gradient-trained models' from :func:`mmf_core.train.evaluate`) so that a study can blend
+  the predictions of its best models (:mod:`mmf_core.tune.blend`).
 * :func:`save_seed_arrays` / :func:`load_seed_arrays`: a finished seed's arrays beside its
   summary in the checkpoint folder, so a resumed run keeps them.
 * :func:`scale_random_shifts`: MMF's random shifts at the run's spread.
@@ -21,20 +22,12 @@ import torch
 
 from mmf_core.fileio import atomic_path
 from mmf_core.gibbs import fit_bpmf, memory_bytes, n_params  # noqa: F401 - memory_bytes: complete's estimate
-from mmf_core.train import _as_tensors
 
 
-@torch.no_grad()
-def predict(model, data, rating_range: tuple[float, float], batch_size: int = 65536) -> np.ndarray:
-    """Clamped float32 predictions of ``model`` at the pairs of ``data`` = (users, items, ...)."""
-    device = next(model.buffers(), next(model.parameters())).device
-    u, i, _ = _as_tensors((data[0], data[1], np.zeros(len(data[0]))), device)
-    was_training = model.training
-    model.eval()
-    out = [model.predict(u[s : s + batch_size], i[s : s + batch_size]).clamp(*rating_range).float().cpu()
-           for s in range(0, len(u), batch_size)]
-    model.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
+def rmse_mae(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """RMSE and MAE of predictions ``pred`` (numpy) against ``truth``."""
+    err = np.asarray(pred, np.float64) - np.asarray(truth, np.float64)
+    return float(np.sqrt(np.mean(err * err))), float(np.mean(np.abs(err)))
 
 
 def _arrays_path(done_file: Path) -> Path:
@@ -86,8 +79,7 @@ def fit_bayes(p: dict, r, parts: tuple, scored: str, seed: int, rating_range: tu
     )
     pred = fit_.predictions.get(name)
     truth = np.asarray(test[2], dtype=np.float64)
-    err = (pred - truth) if pred is not None and len(truth) else np.full(1, np.nan)
-    rmse, mae = float(np.sqrt(np.mean(err * err))), float(np.mean(np.abs(err)))
+    rmse, mae = rmse_mae(pred, truth) if pred is not None and len(truth) else (float("nan"), float("nan"))
     curve = np.asarray([float(e.get("val_rmse", np.nan)) for e in fit_.history], dtype=np.float64)
     entry = {
         "params": n_params(r.n_users, r.n_items, p["R"], p["use_bias"]),

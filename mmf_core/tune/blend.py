@@ -23,6 +23,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from mmf_core.experiments.complete import MODEL_NAMES
+from mmf_core.experiments.complete_fit import rmse_mae
 from mmf_core.tune.space import MODELS
 
 #: the cross-fitted blend must beat the best single trial's validation RMSE by this much
@@ -57,11 +58,6 @@ def scored(store, run_id: str, model: str) -> tuple[np.ndarray, np.ndarray, tupl
     clamp = seed.get("rating_clamp") or {}
     return (pred.astype(np.float64), truth.astype(np.float64),
             (float(clamp.get("min", -np.inf)), float(clamp.get("max", np.inf))))
-
-
-def _rmse_mae(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    err = pred - truth
-    return float(np.sqrt(np.mean(err * err))), float(np.mean(np.abs(err)))
 
 
 def weights(P: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -101,7 +97,7 @@ def plan(study, store, seed: int, models: list[str]) -> dict | None:
         return None
     P = np.stack(cols, axis=1)
     w = weights(P, truth)
-    fitted = _rmse_mae(np.clip(P @ w, *clamp), truth)[0]
+    fitted = rmse_mae(np.clip(P @ w, *clamp), truth)[0]
     crossed = cross_fitted_rmse(P, truth, clamp, seed)
     best = float(members[0].value)
     return {
@@ -123,5 +119,5 @@ def test_scores(store, blend: dict, test_runs: dict) -> dict | None:
         cols.append(got[0])
         truth, clamp = got[1], got[2]
     w = np.asarray([m["weight"] for m in blend["members"]])
-    rmse, mae = _rmse_mae(np.clip(np.stack(cols, axis=1) @ w, *clamp), truth)
+    rmse, mae = rmse_mae(np.clip(np.stack(cols, axis=1) @ w, *clamp), truth)
     return {"rmse": rmse, "mae": mae}
