@@ -55,6 +55,17 @@ def button(at: AppTest, label: str):
     raise AssertionError(f"no button {label!r}; have {[getattr(b, 'label', None) for b in at.button]}")
 
 
+def submit_small_spectrum(at: AppTest) -> AppTest:
+    """Fill the Spectrum page's form with a run of a few seconds (R=4, K=2, 16/18-sized data)
+    and press "Compute spectra"."""
+    by_label(at.number_input, "Rank budget R").set_value(4)
+    by_label(at.text_input, "K values for MMF").set_value("2")
+    by_label(at.number_input, "MMF epochs").set_value(20)
+    by_label(at.number_input, "S_10 size (rows = columns)").set_value(16)
+    by_label(at.number_input, "H_6 size (rows = columns)").set_value(18)
+    return button(at, "Compute spectra").click().run()
+
+
 def movielens_bytes(n_users: int = 30, n_items: int = 40, per_user: int = 12, seed: int = 0) -> bytes:
     """A small ``u.data`` (tab-separated user, item, rating, timestamp), no duplicate pairs."""
     rng = np.random.default_rng(seed)

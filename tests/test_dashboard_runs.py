@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.dashboard_helpers import (assert_clean, button, by_label, errors, exceptions,
-                                     movielens_bytes, open_page, store)
+                                     movielens_bytes, open_page, store, submit_small_spectrum)
 
 WAIT = 300  # seconds: a busy 2-core machine
 
@@ -55,12 +55,7 @@ def test_train_page_trains_mf_and_mmf_and_shows_the_table():
 
 def test_spectrum_identifiability_and_benchmark_show_finished_runs():
     at = open_page("spectrum")
-    by_label(at.number_input, "Rank budget R").set_value(4)
-    by_label(at.text_input, "K values for MMF").set_value("2")
-    by_label(at.number_input, "MMF epochs").set_value(20)
-    by_label(at.number_input, "S_10 size (rows = columns)").set_value(16)
-    by_label(at.number_input, "H_6 size (rows = columns)").set_value(18)
-    button(at, "Compute spectra").click().run()
+    submit_small_spectrum(at)
     assert_clean(at)
 
     it = open_page("identifiability")

@@ -9,7 +9,8 @@ import os
 
 import pytest
 
-from tests.dashboard_helpers import assert_clean, button, by_label, errors, movielens_bytes, open_page, store
+from tests.dashboard_helpers import (assert_clean, button, by_label, errors, movielens_bytes, open_page, store,
+                                     submit_small_spectrum)
 
 pytestmark = pytest.mark.usefixtures("stop_workers")  # tests/conftest.py
 
@@ -128,12 +129,7 @@ def test_settings_panel_groups_a_runs_settings_under_their_labels():
 def test_sidebar_counts_the_run_the_page_just_submitted():
     at = open_page("spectrum")
     assert any(c.value.startswith("Store: 0 runs,") for c in at.sidebar.caption)
-    by_label(at.number_input, "Rank budget R").set_value(4)
-    by_label(at.text_input, "K values for MMF").set_value("2")
-    by_label(at.number_input, "MMF epochs").set_value(20)
-    by_label(at.number_input, "S_10 size (rows = columns)").set_value(16)
-    by_label(at.number_input, "H_6 size (rows = columns)").set_value(18)
-    button(at, "Compute spectra").click().run()
+    submit_small_spectrum(at)
     assert_clean(at)
     assert len(store().list_runs()) == 1
     captions = [c.value for c in at.sidebar.caption]
