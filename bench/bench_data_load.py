@@ -32,13 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "_data"
 
 
-def generate(path: Path, rows: int, users: int, items: int, seed: int = 0) -> None:
-    """Write an ml-latest-shaped ratings.csv: sorted by user then movie, unique pairs."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    from mmf_core.fileio import atomic_path
-
+def generate_columns(rows: int, users: int, items: int, seed: int = 0):
+    """Yield ml-latest-shaped ``(userId, movieId, rating, timestamp)`` chunks of numpy columns,
+    sorted by user then movie, unique pairs (what :func:`generate` writes, without the file)."""
     rng = np.random.default_rng(seed)
     # item ids: `items` distinct ids scattered over 1..~3.4 * items (ml-latest has gaps), Zipf-like popularity
     item_ids = np.sort(rng.choice(np.arange(1, int(3.4 * items)), size=items, replace=False))
@@ -47,23 +43,34 @@ def generate(path: Path, rows: int, users: int, items: int, seed: int = 0) -> No
     # heavy-tailed activity per user, at least 1 rating
     act = rng.lognormal(mean=0.0, sigma=1.2, size=users)
     counts = np.maximum(1, np.round(act / act.sum() * rows)).astype(np.int64)
+    chunk = 20_000  # users per chunk keeps memory small
+    for lo in range(0, users, chunk):
+        c = counts[lo : lo + chunk]
+        u = np.repeat(np.arange(lo + 1, lo + 1 + len(c), dtype=np.int64), c)
+        target = len(u)
+        u = np.repeat(u, 2)  # oversample, then drop repeated pairs and thin to the target
+        it = rng.choice(items, size=len(u), p=pop)
+        key = np.unique(u * (items + 1) + it)  # sorted and unique (user, item)
+        if len(key) > target:
+            key = np.sort(rng.choice(key, size=target, replace=False))
+        u, it = key // (items + 1), key % (items + 1)
+        n = len(u)
+        r = (rng.choice(np.arange(1, 11), size=n, p=[0.014, 0.028, 0.018, 0.075, 0.055, 0.199, 0.13, 0.266, 0.085, 0.13]) / 2)
+        ts = rng.integers(789_652_009, 1_697_000_000, size=n)
+        yield u, item_ids[it], r, ts
+
+
+def generate(path: Path, rows: int, users: int, items: int, seed: int = 0) -> None:
+    """Write an ml-latest-shaped ratings.csv: sorted by user then movie, unique pairs."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from mmf_core.fileio import atomic_path
+
     with atomic_path(path) as tmp, open(tmp, "wb") as out:  # the file appears whole, or not at all
         out.write(b"userId,movieId,rating,timestamp\n")
-        chunk = 20_000  # users per chunk keeps memory small
-        for lo in range(0, users, chunk):
-            c = counts[lo : lo + chunk]
-            u = np.repeat(np.arange(lo + 1, lo + 1 + len(c), dtype=np.int64), c)
-            target = len(u)
-            u = np.repeat(u, 2)  # oversample, then drop repeated pairs and thin to the target
-            it = rng.choice(items, size=len(u), p=pop)
-            key = np.unique(u * (items + 1) + it)  # sorted and unique (user, item)
-            if len(key) > target:
-                key = np.sort(rng.choice(key, size=target, replace=False))
-            u, it = key // (items + 1), key % (items + 1)
-            n = len(u)
-            r = (rng.choice(np.arange(1, 11), size=n, p=[0.014, 0.028, 0.018, 0.075, 0.055, 0.199, 0.13, 0.266, 0.085, 0.13]) / 2)
-            ts = rng.integers(789_652_009, 1_697_000_000, size=n)
-            table = pa.table({"userId": u, "movieId": item_ids[it], "rating": r, "timestamp": ts})
+        for u, movie, r, ts in generate_columns(rows, users, items, seed):
+            table = pa.table({"userId": u, "movieId": movie, "rating": r, "timestamp": ts})
             pacsv.write_csv(table, out, write_options=pacsv.WriteOptions(include_header=False))
 
 

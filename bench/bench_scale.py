@@ -12,7 +12,7 @@ Data: ``bench_data_load.generate`` (users and items scale with the rows like ml-
 ``bench/_data/scale_{rows}.csv`` plus an ``.npz`` of the parsed arrays (git-ignored, reused).
 
 Usage: ``python bench/bench_scale.py [--sizes 3.3M,10M,33M] [--models mf,mmf_zero,mmf_learned]
-[--rows auto,dense]`` (``mmf_random``: fixed random shifts, not in the default run). Goal: 33M
+[--rows auto,dense] [--device cuda] [--data memory]`` (``mmf_random``: fixed random shifts, not in the default run). Goal: 33M
 ratings in at most 60 s per epoch on the 2-core CPU. MMF with learned or random shifts trains
 through the ``torch.compile``-d mixture kernel at these sizes (``mmf_core/models/kernels.py``);
 its compilation runs before the timed epoch, on a throwaway model, and is reported apart.
@@ -44,31 +44,41 @@ MODELS = ("mf", "mmf_zero", "mmf_learned", "mmf_random")
 R, K, BATCH, SEED = 64, 8, 4096, 123
 
 
-def data_file(size: str) -> Path:
-    """The cached ``.npz`` of a size, generated (CSV, then parsed once) when missing."""
+def data_file(size: str, via: str = "csv") -> Path:
+    """The cached ``.npz`` of a size, generated when missing: ``via="csv"`` writes the CSV and
+    parses it with ``load_ratings`` (the path a user's file takes); ``via="memory"`` builds the
+    same ratings from the generator's columns with ``ratings_from_columns`` (no CSV round trip:
+    the same arrays, for a machine where only the training is of interest)."""
     rows, users, items = SIZES[size]
     npz = DATA / f"scale_{rows}.npz"
     if npz.exists():
         return npz
-    from bench_data_load import generate
+    from bench_data_load import generate, generate_columns
 
     from mmf_core.data import load_ratings
+    from mmf_core.data.build import ratings_from_columns
     from mmf_core.fileio import atomic_path
 
     DATA.mkdir(parents=True, exist_ok=True)
-    csv = DATA / f"scale_{rows}.csv"
-    if not csv.exists():
-        t = time.perf_counter()
-        generate(csv, rows, users, items)
-        print(f"generated {csv.name} ({csv.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - t:.1f} s", flush=True)
-    r = load_ratings(csv)
+    t = time.perf_counter()
+    if via == "memory":
+        cols = [np.concatenate(c) for c in zip(*generate_columns(rows, users, items))]
+        r = ratings_from_columns(*cols, name=npz.stem)
+        print(f"generated {r.n_ratings:,} ratings in memory in {time.perf_counter() - t:.1f} s", flush=True)
+    else:
+        csv = DATA / f"scale_{rows}.csv"
+        if not csv.exists():
+            generate(csv, rows, users, items)
+            print(f"generated {csv.name} ({csv.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - t:.1f} s",
+                  flush=True)
+        r = load_ratings(csv)
     with atomic_path(npz) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, users=r.users, items=r.items, ratings=r.ratings, user_ids=r.user_ids, item_ids=r.item_ids,
                  timestamps=r.timestamps)
     return npz
 
 
-def measure(npz: Path, model_name: str, rows_mode: str) -> dict:
+def measure(npz: Path, model_name: str, rows_mode: str, device: str = "cpu") -> dict:
     """Runs in the child: load, split, build the model, warm up compilation, time one epoch."""
     import torch
 
@@ -100,14 +110,17 @@ def measure(npz: Path, model_name: str, rows_mode: str) -> dict:
         t = time.perf_counter()
         throwaway, _ = build(r.n_users, r.n_items, torch.Generator().manual_seed(0))
         m = min(len(train[2]), 3 * BATCH)
-        fit_observed(throwaway, tuple(a[:m] for a in train), None, epochs=1, batch_size=BATCH, device="cpu",
+        fit_observed(throwaway, tuple(a[:m] for a in train), None, epochs=1, batch_size=BATCH, device=device,
                      optimizer_rows=rows_mode)
         del throwaway
         warm = time.perf_counter() - t
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     load0 = os.getloadavg()[0]
     c0 = time.process_time()
     fit = fit_observed(model, train, None, epochs=1, batch_size=BATCH, lr_factors=lr, lr_shifts=lr, seed=SEED,
-                       device="cpu", optimizer_rows=rows_mode)
+                       device=device, optimizer_rows=rows_mode)
     return {
         "ratings": r.n_ratings,
         "users": r.n_users,
@@ -123,16 +136,20 @@ def measure(npz: Path, model_name: str, rows_mode: str) -> dict:
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "load_avg": max(load0, os.getloadavg()[0]),
         "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name() if cuda else "cpu",
+        "peak_gpu_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0,
     }
 
 
 HEAD = ("ratings", "users", "items", "model", "rows", "threads", "epoch_s", "epoch_cpu_s", "train_loss", "compile_s",
         "rss_data_gib", "peak_rss_gib", "load_avg")
+GPU_HEAD = ("ratings", "users", "items", "model", "rows", "device", "epoch_s", "train_loss", "compile_s",
+            "peak_gpu_gib", "peak_rss_gib")
 
 
-def row(res: dict) -> str:
+def row(res: dict, head: tuple = HEAD) -> str:
     cells = []
-    for k in HEAD:
+    for k in head:
         v = res[k]
         cells.append(f"{v:,}" if isinstance(v, int) else f"{v:.3f}" if k == "train_loss" else
                      f"{v:.2f}" if isinstance(v, float) else str(v))
@@ -145,6 +162,10 @@ def main() -> None:
     ap.add_argument("--models", default="mf,mmf_zero,mmf_learned", help=f"comma separated, of: {', '.join(MODELS)}")
     ap.add_argument("--rows", default="auto", help="update paths to compare: auto, dense, sparse (comma separated)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads in the child (0: torch's default)")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda: where the epoch trains")
+    ap.add_argument("--data", default="csv", choices=("csv", "memory"),
+                    help="how missing data is made: csv (write and parse the file, as a user's file) or memory "
+                         "(the same ratings straight from the generator; faster where only training matters)")
     ap.add_argument("--measure", nargs=3, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
@@ -152,7 +173,7 @@ def main() -> None:
             import torch
 
             torch.set_num_threads(args.threads)
-        print(json.dumps(measure(Path(args.measure[0]), args.measure[1], args.measure[2])))
+        print(json.dumps(measure(Path(args.measure[0]), args.measure[1], args.measure[2], args.device)))
         return
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -163,25 +184,28 @@ def main() -> None:
     for m in models:
         if m not in MODELS:
             ap.error(f"unknown model {m!r}; choose from {', '.join(MODELS)}")
-    print(f"R={R}, K={K}, batch {BATCH}, one epoch, {os.cpu_count()} CPU cores; epoch_s is wall time "
-          "(includes waiting for a shared CPU), epoch_cpu_s the CPU time of all threads, load_avg the 1-minute load")
-    print("| " + " | ".join(HEAD) + " |")
-    print("|" + "---|" * len(HEAD), flush=True)
+    gpu = args.device.startswith("cuda")
+    head = GPU_HEAD if gpu else HEAD
+    print(f"R={R}, K={K}, batch {BATCH}, one epoch on {args.device}, {os.cpu_count()} CPU cores; epoch_s is wall time "
+          + ("(synchronised at the epoch's end), peak_gpu_gib the most GPU memory torch allocated" if gpu else
+             "(includes waiting for a shared CPU), epoch_cpu_s the CPU time of all threads, load_avg the 1-minute load"))
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head), flush=True)
     for s in sizes:
-        npz = data_file(s)
+        npz = data_file(s, args.data)
         for m in models:
             for mode in modes:
                 env = dict(os.environ)
                 if args.threads:  # a fixed count: also tells mmf_core's thread policy to leave it
                     env.update(MMF_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
                 proc = subprocess.run([sys.executable, __file__, "--measure", str(npz), m, mode,
-                                       "--threads", str(args.threads)],
+                                       "--threads", str(args.threads), "--device", args.device],
                                       capture_output=True, text=True, env=env)
                 if proc.returncode != 0:
-                    print(f"| {s} | {m} | {mode} | failed: {proc.stderr.strip().splitlines()[-1:]} |", flush=True)
+                    last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+                    print(f"| {s} | {m} | {mode} | failed: {last[:300]} |", flush=True)
                     continue
-                print(row(json.loads(proc.stdout.strip().splitlines()[-1])), flush=True)
-
+                print(row(json.loads(proc.stdout.strip().splitlines()[-1]), head), flush=True)
 
 if __name__ == "__main__":
     main()

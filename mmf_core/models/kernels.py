@@ -189,6 +189,15 @@ _INDUCTOR_OPTIONS = {
 _COMPILED: dict = {}
 
 
+def inductor_options() -> dict:
+    """:data:`_INDUCTOR_OPTIONS` less those this torch's inductor does not know: an unknown
+    name makes ``torch.compile`` raise (torch 2.11 has no ``realize_cpu_opcount_threshold``),
+    and a missing tuning knob only costs speed."""
+    import torch._inductor.config as inductor_config
+
+    return {k: v for k, v in _INDUCTOR_OPTIONS.items() if hasattr(inductor_config, k)}
+
+
 def _compiled(gA: Callable, gB: Callable, observed: bool, part: str, slopes: bool) -> Callable:
     """The compiled pieces, cached: ``terms`` (the forward pass, with or without the shift
     slopes), ``grads`` (the backward products) and ``autograd`` (the whole scores through
@@ -209,7 +218,7 @@ def _compiled(gA: Callable, gB: Callable, observed: bool, part: str, slopes: boo
             def fn(A, B, uA, uB, rows, cols, r, w, center, scale):
                 return _gathered_terms(A, B, uA, uB, rows, cols, r, w, center, scale, gA, gB, observed, None)[0]
 
-        fn = _COMPILED[key] = torch.compile(fn, dynamic=True, options=_INDUCTOR_OPTIONS)
+        fn = _COMPILED[key] = torch.compile(fn, dynamic=True, options=inductor_options())
     return fn
 
 
