@@ -100,6 +100,8 @@ def against_reference(reference: str, data_dir: str) -> int:
         ratios[key] = r / o
         print(f"{name:14s} {r:11.2f} {o:7.2f} {r / o:7.1f}x")
     print(f"{'whole process':14s} {ref_wall:11.2f} {our_wall:7.2f} {ref_wall / our_wall:7.1f}x")
+    for key, name in (("baseline", "MF test RMSE"), ("mmf", "MMF test RMSE")):
+        print(f"{name:14s} {ref_agg[key]['test_rmse_mean']:11.4f} {our_agg[key]['test_rmse_mean']:7.4f}")
     passed = ratios["mmf"] >= 20
     print(f"goal: MMF at least 20x the reference: {ratios['mmf']:.1f}x {'PASS' if passed else 'FAIL'}")
     return 0 if passed else 1
