@@ -65,6 +65,55 @@ def make_adam(groups: list[dict], **kw) -> torch.optim.Adam:
         return torch.optim.Adam(groups, **kw)
 
 
+class FusedAdam:
+    """``torch.optim.Adam(fused=True)``'s update without its per-step Python bookkeeping:
+    the same state (a float32 step tensor and the two moments per parameter), the same
+    ``_foreach_add_`` of the steps and the same ``torch._fused_adam_`` call per group, so
+    the same numbers bit for bit (tested). ``torch.optim.Adam.step`` spends about 75 us of
+    Python a step on its checks (its kernel takes 5-8 us on a small model): 12% of a
+    256x256 reconstruction epoch at R=16. For full-batch fits, which step thousands of
+    times; no ``state_dict`` (those fits keep no optimizer checkpoints). Build it with
+    :func:`dense_adam`, which falls back to ``torch.optim.Adam`` where the fused kernel is
+    missing."""
+
+    def __init__(self, groups: list[dict], betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
+        self.beta1, self.beta2, self.eps = float(betas[0]), float(betas[1]), float(eps)
+        self.groups = []
+        for g in groups:
+            params = [p for p in g["params"] if p.requires_grad]
+            state = [(torch.zeros((), dtype=torch.float32, device=p.device),
+                      torch.zeros_like(p, memory_format=torch.preserve_format),
+                      torch.zeros_like(p, memory_format=torch.preserve_format)) for p in params]
+            self.groups.append((params, state, float(g["lr"]), float(g.get("weight_decay", weight_decay))))
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for params, *_ in self.groups:
+            for p in params:
+                p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for params, state, lr, wd in self.groups:
+            have = [k for k, p in enumerate(params) if p.grad is not None]
+            if not have:
+                continue
+            steps = [state[k][0] for k in have]
+            torch._foreach_add_(steps, 1)
+            torch._fused_adam_([params[k] for k in have], [params[k].grad for k in have],
+                               [state[k][1] for k in have], [state[k][2] for k in have], [], steps,
+                               amsgrad=False, lr=lr, beta1=self.beta1, beta2=self.beta2, weight_decay=wd,
+                               eps=self.eps, maximize=False, grad_scale=None, found_inf=None)
+
+
+def dense_adam(groups: list[dict]):
+    """The optimizer of full-batch fits: :class:`FusedAdam` where every parameter is a
+    float32 CPU or CUDA tensor and this torch has the fused kernel, else :func:`make_adam`."""
+    params = [p for g in groups for p in g["params"]]
+    if _fused_available() and all(p.dtype == torch.float32 and p.device.type in ("cpu", "cuda") for p in params):
+        return FusedAdam(groups)
+    return make_adam(groups)
+
+
 def model_tables(model) -> tuple[list[str], list[str]]:
     """The names of the model's row-indexed and column-indexed tensors that exist.
 

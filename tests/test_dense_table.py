@@ -82,3 +82,29 @@ def test_fit_dense_repeats_the_plain_autograd_loop():
         opt.step()
     assert [e["train_loss"] for e in fit.history] == losses
     assert losses.index(min(losses)) + 1 == fit.best_epoch
+
+
+def test_fused_adam_is_torch_adam_bit_for_bit():
+    """FusedAdam (fit_dense's optimizer) against torch.optim.Adam(fused=True): two groups,
+    weight decay in one, a parameter without a gradient in one step."""
+    from mmf_core.lazy_adam import FusedAdam, dense_adam
+
+    out = []
+    for make in (lambda g: torch.optim.Adam(g, fused=True), FusedAdam):
+        model = _model(12, 16, 4, 0.3, seed=5)
+        W = torch.randn(12, 5, generator=torch.Generator().manual_seed(2))
+        opt = make([{"params": [model.A, model.B], "lr": 0.02, "weight_decay": 1e-3},
+                    {"params": [model.uA, model.uB], "lr": 0.01}])
+        for step in range(30):
+            opt.zero_grad(set_to_none=True)
+            ((model.reconstruct() - W) ** 2).mean().backward()
+            if step == 7:
+                model.uB.grad = None  # a parameter that got no gradient this step is left alone
+            opt.step()
+        out.append([t.detach().clone() for t in (model.A, model.B, model.uA, model.uB)])
+    for mine, theirs in zip(out[1], out[0]):
+        assert torch.equal(mine, theirs)
+    assert not torch.equal(out[1][2], _model(12, 16, 4, 0.3, seed=5).uA)  # it trained
+    assert isinstance(dense_adam([{"params": [torch.zeros(3, requires_grad=True)], "lr": 0.1}]), FusedAdam)
+    assert isinstance(dense_adam([{"params": [torch.zeros(3, dtype=torch.float64, requires_grad=True)], "lr": 0.1}]),
+                      torch.optim.Adam)
