@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from mmf_core.errors import MMFError
+from mmf_core.experiments import validate_params
 from mmf_core.experiments.spec import check_mixture_below_rank
+from mmf_core.gibbs import n_params as bpmf_params
 from mmf_core.experiments.complete import MODEL_NAMES as COMPLETE_MODEL_TAGS
 from mmf_core.experiments.complete import SPEC as COMPLETE_SPEC
 from mmf_core.experiments.implicit import SPEC as IMPLICIT_SPEC
@@ -35,17 +37,22 @@ MODEL_TAGS = COMPLETE_MODEL_TAGS
 SPLIT_LABELS = _labels(COMPLETE_SPEC, "split")
 
 
-# the Train form: the settings it shows (spec order), and those it sweeps (one MMF run per value)
-FORM_NAMES = ("R", "K", "mask_mode_A", "shift_mode", "epochs", "patience", "batch_size", "seeds", "extra_models",
-              "n_tastes", "split", "test_ratio", "val_ratio", "use_bias")
+# the Train form sweeps these (one MMF run per value); the settings it shows: FORM_NAMES below
 FORM_SWEEP = ("K", "mask_mode_A", "shift_mode")
 VALUE_WORDS = {**SPLIT_LABELS, **EXTRA_MODELS, **SHIFT_LABELS}  # values as the form's choices show them
 
 
 def caption_names(values: dict) -> list[str]:
     """The settings of :data:`FORM_NAMES` worth a caption for runs with ``values``
-    (the tastes per user only where the mixture of tastes is trained)."""
-    return [n for n in FORM_NAMES if n != "n_tastes" or "tastes" in (values.get("extra_models") or [])]
+    (the tastes per user only where the mixture of tastes is trained, the burn-in only
+    where Bayesian MF is)."""
+    only = {"n_tastes": "tastes" in (values.get("extra_models") or []), "burn_in": "bpmf" in (values.get("models") or [])}
+    return [n for n in FORM_NAMES if only.get(n, True)]
+
+
+def trains_bayes(shown_params: list[dict]) -> bool:
+    """Whether the runs shown include a Bayesian MF run (the form's box starts ticked)."""
+    return any("bpmf" in (p.get("models") or []) for p in shown_params)
 
 
 def shown_runs(run_ids: list[str], kind: str = "complete") -> list[str]:
@@ -103,11 +110,13 @@ def split_defaults(value) -> dict:
 def completion_specs(dataset: str, *, R: int, K_list: list[int], masks: list[str], shift_modes: list[str],
                      epochs: int, seeds: list[int], batch_size: int, patience: int, use_bias: bool,
                      test_ratio: float, val_ratio: float, budget_matched: bool = True,
-                     extra_models: list[str] | tuple = (), n_tastes: int = 4, split: str = "per_user") -> list[dict]:
+                     extra_models: list[str] | tuple = (), n_tastes: int = 4, split: str = "per_user",
+                     bayes: bool = False, burn_in: int = 20) -> list[dict]:
     """``complete`` specs: first one that trains only the MF baseline at rank R (with the
-    ``extra_models``, keys of :data:`EXTRA_MODELS`), then one that trains only MMF per MMF
-    setting (K x mask x shift mode), all with the same seeds and split (``split`` is a key of
-    :data:`SPLIT_LABELS`). The MF spec holds no MMF setting, so every choice of MMF settings
+    ``extra_models``, keys of :data:`EXTRA_MODELS`), then, with ``bayes``, one that trains
+    Bayesian MF at rank R (``epochs`` Gibbs sweeps, the first ``burn_in`` not averaged), then
+    one that trains only MMF per MMF setting (K x mask x shift mode), all with the same seeds
+    and split (``split`` is a key of :data:`SPLIT_LABELS`). The MF spec holds no MMF setting, so every choice of MMF settings
     with the same shared ones makes the same MF spec: the store trains it once and answers
     it again from disk.
 
@@ -145,6 +154,10 @@ def completion_specs(dataset: str, *, R: int, K_list: list[int], masks: list[str
         if "tastes" in extra_models:
             mf["n_tastes"] = int(n_tastes)
     specs = [{"kind": "complete", "params": mf}]
+    if bayes:
+        bpmf = {**shared, "models": ["bpmf"], "burn_in": int(burn_in)}
+        validate_params("complete", bpmf)  # the engine's rules (burn-in below the epochs) before anything is submitted
+        specs.append({"kind": "complete", "params": bpmf})
     for K, mask, shift in itertools.product(K_list, masks, shift_modes):
         specs.append({"kind": "complete", "params": {**shared, "models": ["mmf"], "K": int(K), "mask_mode_A": mask,
                                                      "mask_mode_B": mask, "shift_mode": shift}})
@@ -153,7 +166,7 @@ def completion_specs(dataset: str, *, R: int, K_list: list[int], masks: list[str
 
 #: the settings the Train form (ratings) shows; every other setting of ``complete`` is hidden
 FORM_NAMES = ("R", "K", "mask_mode_A", "mask_mode_B", "shift_mode", "epochs", "patience", "batch_size", "seeds",
-              "extra_models", "n_tastes", "split", "test_ratio", "val_ratio", "use_bias")
+              "extra_models", "n_tastes", "burn_in", "split", "test_ratio", "val_ratio", "use_bias")
 #: hidden settings that belong to the data or the run's purpose, never carried to a new run
 NOT_CARRIED = ("dataset", "data_dir", "download", "models", "seed_start", "num_seeds", "evaluate", "search_val_ratio")
 
@@ -166,12 +179,14 @@ def carry_hidden(specs: list[dict], shown_params: list[dict]) -> list[dict]:
     are never carried."""
     if not shown_params:
         return specs
+    def kind(models) -> str:
+        models = models or ["baseline", "mmf"]
+        return "bpmf" if "bpmf" in models else "mmf" if "mmf" in models else "mf"
+
     out = []
     for spec in specs:
         params = dict(spec["params"])
-        is_mmf = params.get("models") == ["mmf"]
-        src = next((p for p in shown_params if ("mmf" in (p.get("models") or ["baseline", "mmf"])) == is_mmf),
-                   shown_params[0])
+        src = next((p for p in shown_params if kind(p.get("models")) == kind(params.get("models"))), shown_params[0])
         for key, value in src.items():
             if key in FORM_NAMES or key in NOT_CARRIED or key in params:
                 continue
@@ -192,16 +207,20 @@ def param_counts(n_users: int, n_items: int, R: int, K: int, shift_mode: str, us
 def extra_param_counts(n_users: int, n_items: int, R: int, n_tastes: int, use_bias: bool) -> dict:
     """Trained parameters of NMF at rank R and of the mixture of tastes at the rank
     ``complete`` gives it (at most MF's budget); ``tastes_rank`` is that rank
-    (:mod:`mmf_core.models.budget`)."""
+    (:mod:`mmf_core.models.budget`); ``BPMF``: the numbers one posterior sample of Bayesian
+    MF at rank R holds (:func:`mmf_core.gibbs.n_params`)."""
     r = budget.tastes_rank(n_users, n_items, R, n_tastes)
     return {"NMF": budget.nmf_params(n_users, n_items, R),
-            "Tastes": budget.tastes_params(n_users, n_items, r, n_tastes, use_bias=use_bias), "tastes_rank": r}
+            "Tastes": budget.tastes_params(n_users, n_items, r, n_tastes, use_bias=use_bias), "tastes_rank": r,
+            "BPMF": bpmf_params(n_users, n_items, R, use_bias)}
 
 
 def model_label(model: str, params: dict) -> str:
-    """Display name of one model of a ``complete`` run from its event tag (MF, MMF, NMF, Tastes)."""
+    """Display name of one model of a ``complete`` run from its event tag (MF, MMF, NMF, Tastes, BPMF)."""
     if model == "MF":
         return f"MF R={params['R']}"
+    if model == "BPMF":
+        return f"Bayesian MF R={params['R']}"
     if model == "NMF":
         return f"NMF R={params['R']}"
     if model == "Tastes":
@@ -216,7 +235,7 @@ def mmf_label(params: dict) -> str:
 def mf_key(params: dict) -> tuple:
     """Settings that determine the MF baseline of a ``complete`` run (to draw it once)."""
     keys = ("dataset", "R", "epochs", "seeds", "batch_size", "patience", "use_bias", "test_ratio", "val_ratio",
-            "lr_baseline", "seed_start", "num_seeds", "mu_mode", "split")
+            "lr_baseline", "seed_start", "num_seeds", "mu_mode", "split", "burn_in")
     return tuple(str(params.get(k)) for k in keys)
 
 

@@ -55,7 +55,7 @@ def explicit_page():
                 st.info(ui.plain(other), icon=":material/info:")
         with st.form("train_form"):
             st.markdown("**Models**: MF (baseline) and one MMF per combination of the settings below; "
-                        "optionally NMF and a mixture of tastes, trained like MF.")
+                        "optionally NMF and a mixture of tastes, trained like MF, and Bayesian MF.")
             # one row that wraps: each field keeps a readable width on a 900 px screen too
             row = st.container(horizontal=True, wrap=True, gap="medium")
             N, W = 150, 250  # widths (px) of number fields and of choice fields
@@ -69,6 +69,11 @@ def explicit_page():
             seeds_text = forms.list_input_for(spec, "seeds", row, values=v, width=N)
             extra = forms.multiselect_for(spec, "extra_models", row, labels=training.EXTRA_MODELS, values=v, width=W)
             n_tastes = forms.number_input_for(spec, "n_tastes", row, values=v, width=N)
+            bayes = row.checkbox("Bayesian MF", training.trains_bayes([i["params"] for i in shown]), width="content",
+                                 help="Bayesian MF by Gibbs sampling at rank R (Salakhutdinov & Mnih 2008): each "
+                                      "epoch is one sweep, predictions are averaged over the sweeps after the "
+                                      "burn-in; no learning rate or batch")
+            burn_in = forms.number_input_for(spec, "burn_in", row, values=v, width=N)
             split = forms.selectbox_for(spec, "split", row, labels=training.SPLIT_LABELS, values=v, width=W)
             test_ratio = forms.number_input_for(spec, "test_ratio", row, values=v, width=N)
             val_ratio = forms.number_input_for(spec, "val_ratio", row, values=v, width=N)
@@ -96,6 +101,8 @@ def explicit_page():
                 counts.append(f"NMF R={int(R)}: {ec['NMF']:,}")
             if "tastes" in extra:
                 counts.append(f"mixture of tastes C={int(n_tastes)} (rank {ec['tastes_rank']}): {ec['Tastes']:,}")
+            if bayes:
+                counts.append(f"Bayesian MF R={int(R)}: {ec['BPMF']:,} per sample")
         if counts:
             pc = training.param_counts(meta["n_users"], meta["n_items"], int(R), 1, "zero", use_bias)
             st.caption(f"Trained parameters at the settings in the form, on {ui.plain(meta['label'])}: "
@@ -108,7 +115,8 @@ def explicit_page():
                                               epochs=int(epochs), seeds=seeds, batch_size=int(batch),
                                               patience=int(patience), use_bias=use_bias, test_ratio=float(test_ratio),
                                               val_ratio=float(val_ratio), budget_matched=matched,
-                                              extra_models=extra, n_tastes=int(n_tastes), split=split)
+                                              extra_models=extra, n_tastes=int(n_tastes), split=split,
+                                              bayes=bayes, burn_in=int(burn_in))
             if not forms.from_defaults("train"):  # edit and run again: the hidden settings stay the shown runs'
                 specs = training.carry_hidden(specs, [i["params"] for i in shown])
             run_ids = [runstore.submit(s["kind"], s["params"]) for s in specs]

@@ -90,3 +90,58 @@ def test_train_page_trains_the_extra_models_into_the_table():
     assert table["test RMSE"].between(0, 5).all() and (table["parameters"] > 0).all()
     mf = table.set_index("model")["parameters"]
     assert mf["mixture of tastes C=4"] <= mf["MF R=6"]
+
+
+def test_bayesian_mf_is_one_more_run_checked_before_anything_is_submitted():
+    kw = dict(R=8, K_list=[2], masks=["gaussian"], shift_modes=["zero"], epochs=30, seeds=[0], batch_size=64,
+              patience=2, use_bias=True, test_ratio=0.1, val_ratio=0.05)
+    specs = training.completion_specs("/d.csv", **kw, bayes=True, burn_in=10)
+    assert [s["params"]["models"] for s in specs] == [["baseline"], ["bpmf"], ["mmf"]]
+    assert specs[1]["params"]["burn_in"] == 10 and "burn_in" not in specs[0]["params"]
+    assert all(s["params"]["models"] != ["bpmf"] for s in training.completion_specs("/d.csv", **kw))
+    with pytest.raises(MMFError, match=r"burn-in \(30\) must be below the epochs \(30\)"):
+        training.completion_specs("/d.csv", **kw, bayes=True, burn_in=30)
+    # edit and run again: Bayesian MF keeps its own run's hidden settings, not MF's
+    shown = [{"models": ["baseline"], "mu_mode": "fixed3", "lr_baseline": 0.01},
+             {"models": ["bpmf"], "mu_mode": "train_mean", "burn_in": 10}]
+    carried = training.carry_hidden(specs, shown)
+    assert carried[1]["params"]["mu_mode"] == "train_mean" and carried[0]["params"]["mu_mode"] == "fixed3"
+    assert training.trains_bayes(shown) and not training.trains_bayes(shown[:1])
+    assert "burn_in" in training.caption_names({"models": ["bpmf"]}) and "burn_in" not in training.caption_names({})
+
+
+def test_curves_and_table_name_bayesian_mf():
+    p = {"dataset": "/d.csv", "R": 8, "seeds": [0], "models": ["bpmf"], "burn_in": 5, "epochs": 30}
+    ev = {"epoch": 6, "averaged": 1, "train_loss": 0.8, "val_rmse": 0.95, "model": "BPMF", "seed": 0}
+    assert list(training.live_curves([{"id": "b", "params": p}], {"b": [ev]})) == ["Bayesian MF R=8"]
+    agg = {"test_rmse_mean": 0.9, "test_rmse_std": 0.0, "test_mae_mean": 0.7, "params": 1350, "best_epoch_mean": 20.0,
+           "time_sec_mean": 0.5}
+    t = training.results_table([{"id": "b", "params": p}], {"b": {"agg": {"seeds": [0], "bpmf": agg}}})
+    assert list(t["model"]) == ["Bayesian MF R=8"] and t["parameters"].tolist() == [1350]
+    assert training.extra_param_counts(100, 50, 8, 2, True)["BPMF"] == 150 * 9
+
+
+def test_train_page_trains_bayesian_mf_into_the_table():
+    at = _data_page()
+    at.switch_page("../pages/train.py").run()
+    by_label(at.number_input, "Rank R").set_value(6)
+    by_label(at.text_input, "MMF mixture sizes K").set_value("2")
+    by_label(at.number_input, "Epochs (at most)").set_value(8)
+    next(c for c in at.checkbox if c.label == "Bayesian MF").check()
+    by_label(at.number_input, "Bayesian MF burn-in (sweeps)").set_value(8)
+    button(at, "Train").click().run()  # burn-in not below the epochs: one line, nothing submitted
+    assert any("burn-in (8) must be below the epochs (8)" in e for e in errors(at)), errors(at)
+    assert store().list_runs() == []
+    by_label(at.number_input, "Bayesian MF burn-in (sweeps)").set_value(3)
+    button(at, "Train").click().run()
+    assert_clean(at)
+    s = store()
+    infos = [s.wait(i.id, timeout=300) for i in s.list_runs()]
+    assert [i.status for i in infos] == ["done"] * 3, [(i.status, i.message) for i in infos]
+    at.run()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert set(table["model"]) == {"MF R=6", "Bayesian MF R=6", "MMF K=2 gaussian, no shifts"}
+    assert table["test RMSE"].between(0, 5).all()
+    assert next(c for c in at.checkbox if c.label == "Bayesian MF").value  # the form shows the runs' settings
+    assert "Bayesian MF R=6:" in " ".join(c.value for c in at.caption)

@@ -196,7 +196,7 @@ def _rules(out: dict, raw: dict) -> dict:
                        "leaves out; add baseline to models or drop extra_models")
     if "bpmf" in models and out["burn_in"] >= out["epochs"]:
         raise MMFError(f"Bayesian MF burn-in ({out['burn_in']}) must be below the epochs ({out['epochs']}); lower "
-                       "--burn_in or raise --epochs")
+                       "the burn-in or raise the epochs (--burn_in, --epochs)")
     for needed, names in (("mmf" in models, MMF_ONLY), ("baseline" in models, BASELINE_ONLY),
                           ("bpmf" in models, BPMF_ONLY), (bool({"baseline", "mmf"} & set(models)), GRADIENT_ONLY)):
         for k in names if not needed else ():
