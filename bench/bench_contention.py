@@ -222,6 +222,11 @@ def main() -> int:
             print(f"goal (2-core machine): policy MMF with busy={label(busy)} <= {GOAL_RATIO}x quiet: {r:.2f}x "
                   f"{'PASS' if r <= GOAL_RATIO else 'FAIL'}; quiet <= {GOAL_QUIET} s: {q:.2f} s "
                   f"{'PASS' if q <= GOAL_QUIET else 'FAIL'}")
+    if "policy" in names and "1thread" in names:
+        one = cells[("1thread", busies[0])]["mmf"] / cells[("policy", busies[0])]["mmf"]
+        print(f"for scale: one thread alone, quiet, takes {one:.2f}x the policy's quiet time: what losing one of two "
+              "cores costs when the work splits evenly (torch's threads wait on each other, so next to a busy "
+              "process two threads do no better than one)")
     end = os.getloadavg()
     print(f"load average at the end: {end[0]:.2f} {end[1]:.2f} {end[2]:.2f}")
     return 0
