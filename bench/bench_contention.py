@@ -224,9 +224,9 @@ def main() -> int:
                   f"{'PASS' if q <= GOAL_QUIET else 'FAIL'}")
     if "policy" in names and "1thread" in names:
         one = cells[("1thread", busies[0])]["mmf"] / cells[("policy", busies[0])]["mmf"]
-        print(f"for scale: one thread alone, quiet, takes {one:.2f}x the policy's quiet time: what losing one of two "
-              "cores costs when the work splits evenly (torch's threads wait on each other, so next to a busy "
-              "process two threads do no better than one)")
+        print(f"for scale: one thread alone, quiet, takes {one:.2f}x the policy's quiet time (the second core's "
+              "speed-up); next to a busy process the best is one thread on the free core (torch's threads wait on "
+              "each other, so two do no better), so about this ratio is what a busy neighbour costs")
     end = os.getloadavg()
     print(f"load average at the end: {end[0]:.2f} {end[1]:.2f} {end[2]:.2f}")
     return 0
