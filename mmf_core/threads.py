@@ -21,12 +21,12 @@ The policy (:func:`decide`, a pure function), from measurements on that machine
   changed nothing beyond the noise once the thread count follows the load. Only when the
   thread count is fixed (by the user) above the free cores does the policy choose
   ``OMP_WAIT_POLICY=PASSIVE``;
-* while training, :func:`between_epochs` (called by the training loops, acting at most
-  every :data:`RECHECK_SECONDS`) measures the load again and follows it with
-  ``torch.set_num_threads``: a neighbour that starts mid-run costs about half a second of
-  spinning (3.53 s instead of 3.39 s when it was there from the start), and the core comes
-  back when it leaves. On a data set whose epochs take minutes the check waits for the
-  epoch's end.
+* while training, :func:`between_epochs` (called by the training loops between epochs and,
+  in the mini-batch loops, between steps; acting at most every :data:`RECHECK_SECONDS`)
+  measures the load again and follows it with ``torch.set_num_threads``: a neighbour that
+  starts mid-run costs about half a second of spinning (3.53 s instead of 3.39 s when it
+  was there from the start), also in the middle of a minute-long epoch, and the core comes
+  back when it leaves. The thread count does not change the numbers (tested).
 
 Overrides: ``MMF_THREADS=N`` (that many threads, no re-checks), ``MMF_THREADS=auto`` (the
 default), ``MMF_THREADS=off`` (leave torch and libgomp alone). ``OMP_NUM_THREADS`` /

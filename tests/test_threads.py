@@ -220,6 +220,48 @@ def test_between_epochs_follows_the_load(monkeypatch):
     assert epoch(0.6, 1.0, 1.0) == [2] and epoch(0.6, 1.0, 1.0) == [2]  # a fixed count stays
 
 
+@pytest.mark.parametrize("rows", ["dense", "sparse"])
+def test_the_load_is_checked_between_steps_and_a_thread_change_mid_epoch_keeps_the_numbers(monkeypatch, rows):
+    """An epoch at 33M ratings lasts about a minute: the mini-batch loop checks the load
+    between steps too. The thread count can then change inside an epoch; the trained
+    tables are the same bits as with one thread throughout (MF, and MMF with learned
+    shifts through the plain and the compiled kernel)."""
+    import numpy as np
+    import torch
+
+    from mmf_core import train
+    from mmf_core.models import MF, MMF
+
+    rng = np.random.default_rng(0)
+    data = (rng.integers(0, 300, 4000), rng.integers(0, 200, 4000), rng.integers(1, 6, 4000).astype(np.float32))
+    calls = []
+    monkeypatch.setattr(train, "between_epochs", lambda: calls.append(torch.get_num_threads()))
+    train.fit_observed(MF(300, 200, 4, generator=torch.Generator().manual_seed(0)), data, None, epochs=2,
+                       batch_size=400, seed=1, device="cpu", optimizer_rows=rows)
+    assert len(calls) == 2 + 2 * 10  # once before each epoch and once before each of its 10 steps
+
+    before = torch.get_num_threads()
+
+    def fit(build, switch: bool):
+        torch.set_num_threads(1)
+        flips = iter(range(10**6))
+        monkeypatch.setattr(train, "between_epochs",
+                            (lambda: torch.set_num_threads(1 + next(flips) % 2)) if switch else (lambda: None))
+        model = build()
+        train.fit_observed(model, data, None, epochs=2, batch_size=400, seed=1, device="cpu", optimizer_rows=rows)
+        return [p.detach().clone() for p in model.parameters()]
+
+    try:
+        for build in (lambda: MF(300, 200, 8, use_bias=True, mu=3.0, generator=torch.Generator().manual_seed(2)),
+                      *(lambda c=c: MMF(300, 200, 8, 2, mask_A="gaussian", mask_B="gaussian", shift_mode="learned",
+                                        form="observed", mu=3.0, use_bias=True, compile=c,
+                                        generator=torch.Generator().manual_seed(2)) for c in (False, True))):
+            one, flipping = fit(build, False), fit(build, True)
+            assert all(torch.equal(a, b) for a, b in zip(one, flipping))
+    finally:
+        torch.set_num_threads(before)
+
+
 # ----------------------------------------------------------------------------------------
 # the CLI and the worker apply it
 # ----------------------------------------------------------------------------------------

@@ -195,7 +195,8 @@ def inductor_options() -> dict:
     and a missing tuning knob only costs speed."""
     import torch._inductor.config as inductor_config
 
-    return {k: v for k, v in _INDUCTOR_OPTIONS.items() if hasattr(inductor_config, k)}
+    known = inductor_config.get_config_copy()  # dotted names ("cpp.dynamic_threads") included
+    return {k: v for k, v in _INDUCTOR_OPTIONS.items() if k in known}
 
 
 def _compiled(gA: Callable, gB: Callable, observed: bool, part: str, slopes: bool) -> Callable:
