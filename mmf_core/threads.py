@@ -380,7 +380,8 @@ def apply_thread_policy(work: int | None = None, *, env=None, cores: int | None 
 
 
 def between_epochs() -> None:
-    """Called by the training loops between epochs: when the policy is adaptive and
+    """Called by the training loops between epochs (and the mini-batch loops between steps):
+    when the policy is adaptive and
     :data:`RECHECK_SECONDS` passed since the last measurement, measure the other
     processes' load over that window and set torch's thread count to match. Costs a clock
     read when not due and one read of /proc/stat when due; a no-op when no policy was
