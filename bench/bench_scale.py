@@ -12,7 +12,8 @@ Data: ``bench_data_load.generate`` (users and items scale with the rows like ml-
 ``bench/_data/scale_{rows}.csv`` plus an ``.npz`` of the parsed arrays (git-ignored, reused).
 
 Usage: ``python bench/bench_scale.py [--sizes 3.3M,10M,33M] [--models mf,mmf_zero,mmf_learned]
-[--rows auto,dense] [--device cuda] [--data memory]`` (``mmf_random``: fixed random shifts, not in the default run). Goal: 33M
+[--rows auto,dense] [--device cuda] [--data memory]`` (``mmf_random``: fixed random shifts, not in the
+default run). Goal: 33M
 ratings in at most 60 s per epoch on the 2-core CPU. MMF with learned or random shifts trains
 through the ``torch.compile``-d mixture kernel at these sizes (``mmf_core/models/kernels.py``);
 its compilation runs before the timed epoch, on a throwaway model, and is reported apart.
@@ -186,9 +187,10 @@ def main() -> None:
             ap.error(f"unknown model {m!r}; choose from {', '.join(MODELS)}")
     gpu = args.device.startswith("cuda")
     head = GPU_HEAD if gpu else HEAD
+    what = ("(synchronised at the epoch's end), peak_gpu_gib the most GPU memory torch allocated" if gpu else
+            "(includes waiting for a shared CPU), epoch_cpu_s the CPU time of all threads, load_avg the 1-minute load")
     print(f"R={R}, K={K}, batch {BATCH}, one epoch on {args.device}, {os.cpu_count()} CPU cores; epoch_s is wall time "
-          + ("(synchronised at the epoch's end), peak_gpu_gib the most GPU memory torch allocated" if gpu else
-             "(includes waiting for a shared CPU), epoch_cpu_s the CPU time of all threads, load_avg the 1-minute load"))
+          + what)
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head), flush=True)
     for s in sizes:

@@ -11,10 +11,10 @@ import pandas as pd
 from mmf_core.errors import MMFError
 from mmf_core.experiments import validate_params
 from mmf_core.experiments.spec import check_mixture_below_rank
-from mmf_core.gibbs import n_params as bpmf_params
 from mmf_core.experiments.complete import MODEL_NAMES as COMPLETE_MODEL_TAGS
 from mmf_core.experiments.complete import SPEC as COMPLETE_SPEC
 from mmf_core.experiments.implicit import SPEC as IMPLICIT_SPEC
+from mmf_core.gibbs import n_params as bpmf_params
 from mmf_core.models import RUN_SHIFT_MODES, budget
 
 # display text of each shift mode a run chooses (the names: ``mmf_core.models.RUN_SHIFT_MODES``)
@@ -46,7 +46,8 @@ def caption_names(values: dict) -> list[str]:
     """The settings of :data:`FORM_NAMES` worth a caption for runs with ``values``
     (the tastes per user only where the mixture of tastes is trained, the burn-in only
     where Bayesian MF is)."""
-    only = {"n_tastes": "tastes" in (values.get("extra_models") or []), "burn_in": "bpmf" in (values.get("models") or [])}
+    only = {"n_tastes": "tastes" in (values.get("extra_models") or []),
+            "burn_in": "bpmf" in (values.get("models") or [])}
     return [n for n in FORM_NAMES if only.get(n, True)]
 
 
@@ -116,9 +117,9 @@ def completion_specs(dataset: str, *, R: int, K_list: list[int], masks: list[str
     ``extra_models``, keys of :data:`EXTRA_MODELS`), then, with ``bayes``, one that trains
     Bayesian MF at rank R (``epochs`` Gibbs sweeps, the first ``burn_in`` not averaged), then
     one that trains only MMF per MMF setting (K x mask x shift mode), all with the same seeds
-    and split (``split`` is a key of :data:`SPLIT_LABELS`). The MF spec holds no MMF setting, so every choice of MMF settings
-    with the same shared ones makes the same MF spec: the store trains it once and answers
-    it again from disk.
+    and split (``split`` is a key of :data:`SPLIT_LABELS`). The MF spec holds no MMF
+    setting, so every choice of MMF settings with the same shared ones makes the same MF
+    spec: the store trains it once and answers it again from disk.
 
     With ``budget_matched``, a setting whose learned shifts would add parameters lowers
     MMF's rank... which the ``complete`` experiment cannot do without lowering MF's too, so
@@ -179,6 +180,7 @@ def carry_hidden(specs: list[dict], shown_params: list[dict]) -> list[dict]:
     are never carried."""
     if not shown_params:
         return specs
+
     def kind(models) -> str:
         models = models or ["baseline", "mmf"]
         return "bpmf" if "bpmf" in models else "mmf" if "mmf" in models else "mf"

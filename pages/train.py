@@ -281,8 +281,9 @@ def implicit_page():
 if mode == "ratings":
     st.caption("Matrix completion: predict held-out ratings. The MF baseline (with any extra models) is one run in the "
                "store, trained once for a rank, seeds and split (the one chosen below) and shared by every MMF setting; "
-               "each MMF setting is one more run, and so is Bayesian MF when ticked. Background workers train them; each result shows as soon as its run "
-               "ends. You can leave this page while they train; nothing is lost on a refresh.")
+               "each MMF setting is one more run, and so is Bayesian MF when ticked. Background workers train them; "
+               "each result shows as soon as its run ends. You can leave this page while they train; nothing is lost "
+               "on a refresh.")
     explicit_page()
 else:
     implicit_page()
