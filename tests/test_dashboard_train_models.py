@@ -20,6 +20,25 @@ def _data_page():
     assert_clean(at)
     return at
 
+def _train_page(epochs: int):
+    """The Train page over the uploaded data, at rank 6 and one MMF setting (K=2)."""
+    at = _data_page()
+    at.switch_page("../pages/train.py").run()
+    by_label(at.number_input, "Rank R").set_value(6)
+    by_label(at.text_input, "MMF mixture sizes K").set_value("2")
+    by_label(at.number_input, "Epochs (at most)").set_value(epochs)
+    return at
+
+
+def _results_after_training(at, n_runs: int):
+    """Wait for the ``n_runs`` runs the page submitted to end (all done), then the results table."""
+    s = store()
+    infos = [s.wait(i.id, timeout=300) for i in s.list_runs()]
+    assert [i.status for i in infos] == ["done"] * n_runs, [(i.status, i.message) for i in infos]
+    at.run()
+    assert_clean(at)
+    return at.dataframe[0].value
+
 
 def test_specs_carry_extras_once_and_the_split():
     kw = dict(R=8, K_list=[2, 4], masks=["gaussian"], shift_modes=["zero"], epochs=3, seeds=[0], batch_size=64,
@@ -70,22 +89,13 @@ def test_train_page_offers_the_models_counts_and_the_data_pages_split():
 
 
 def test_train_page_trains_the_extra_models_into_the_table():
-    at = _data_page()
-    at.switch_page("../pages/train.py").run()
-    by_label(at.number_input, "Rank R").set_value(6)
-    by_label(at.text_input, "MMF mixture sizes K").set_value("2")
-    by_label(at.number_input, "Epochs (at most)").set_value(2)
+    at = _train_page(epochs=2)
     by_label(at.multiselect, "Extra models").set_value(["nmf", "tastes"])
     by_label(at.selectbox, "Split").set_value("leave_last")
     button(at, "Train").click().run()
     assert_clean(at)
     assert errors(at) == [], errors(at)
-    s = store()
-    infos = [s.wait(i.id, timeout=300) for i in s.list_runs()]
-    assert [i.status for i in infos] == ["done", "done"], [(i.status, i.message) for i in infos]
-    at.run()
-    assert_clean(at)
-    table = at.dataframe[0].value
+    table = _results_after_training(at, 2)
     assert set(table["model"]) == {"MF R=6", "MMF K=2 gaussian, no shifts", "NMF R=6", "mixture of tastes C=4"}
     assert table["test RMSE"].between(0, 5).all() and (table["parameters"] > 0).all()
     mf = table.set_index("model")["parameters"]
@@ -122,11 +132,7 @@ def test_curves_and_table_name_bayesian_mf():
 
 
 def test_train_page_trains_bayesian_mf_into_the_table():
-    at = _data_page()
-    at.switch_page("../pages/train.py").run()
-    by_label(at.number_input, "Rank R").set_value(6)
-    by_label(at.text_input, "MMF mixture sizes K").set_value("2")
-    by_label(at.number_input, "Epochs (at most)").set_value(8)
+    at = _train_page(epochs=8)
     next(c for c in at.checkbox if c.label == "Bayesian MF").check()
     by_label(at.number_input, "Bayesian MF burn-in (sweeps)").set_value(8)
     button(at, "Train").click().run()  # burn-in not below the epochs: one line, nothing submitted
@@ -135,12 +141,7 @@ def test_train_page_trains_bayesian_mf_into_the_table():
     by_label(at.number_input, "Bayesian MF burn-in (sweeps)").set_value(3)
     button(at, "Train").click().run()
     assert_clean(at)
-    s = store()
-    infos = [s.wait(i.id, timeout=300) for i in s.list_runs()]
-    assert [i.status for i in infos] == ["done"] * 3, [(i.status, i.message) for i in infos]
-    at.run()
-    assert_clean(at)
-    table = at.dataframe[0].value
+    table = _results_after_training(at, 3)
     assert set(table["model"]) == {"MF R=6", "Bayesian MF R=6", "MMF K=2 gaussian, no shifts"}
     assert table["test RMSE"].between(0, 5).all()
     assert next(c for c in at.checkbox if c.label == "Bayesian MF").value  # the form shows the runs' settings
