@@ -123,6 +123,13 @@ def wait_idle(page, timeout: float = 60.0, settle: float = 0.3) -> None:
         time.sleep(0.05)
 
 
+def open_home(page, server) -> None:
+    """Load the app's Home page from ``server`` and wait until it has drawn."""
+    page.goto(server.url)
+    page.wait_for_selector('h1:has-text("MMF Studio")')
+    wait_idle(page)
+
+
 def open_page(page, title: str, timeout: float = 60.0) -> None:
     """Click the sidebar link called ``title`` and wait for the page's title."""
     page.locator('[data-testid="stSidebarNavLink"]', has_text=title).first.click()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dashboard.nav import LAYOUT
 from tests.e2e_support import (
+    open_home,
     browser_marks, upload, app_server, fill as _fill, no_error as _no_error, chromium_page,
     open_page, screenshot, shot_folders, wait_idle)
 from tests.dashboard_helpers import movielens_bytes
@@ -30,9 +31,7 @@ def test_whole_mission_in_chromium(tmp_path):
     with app_server(tmp_path) as server:
         with chromium_page(timeout_ms=LONG) as page:
             # Home
-            page.goto(server.url)
-            page.wait_for_selector('h1:has-text("MMF Studio")')
-            wait_idle(page)
+            open_home(page, server)
             assert page.locator('[data-testid="stSidebarNavLink"]').count() == sum(map(len, LAYOUT.values()))
             _no_error(page)
             screenshot(page, "01_home", shots)

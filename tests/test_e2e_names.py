@@ -8,6 +8,7 @@ Screenshots go to the test's tmp folder, and to ``$MMF_SCREENSHOTS`` when it nam
 from __future__ import annotations
 
 from tests.e2e_support import (
+    open_home,
     browser_marks, app_server, fill as _fill, no_error as _no_error, chromium_page, open_page,
     screenshot, shot_folders, wait_idle)
 
@@ -21,9 +22,7 @@ def test_run_name_in_progress_bar_and_comparison_legend(tmp_path):
     shots = shot_folders(tmp_path)
     with app_server(tmp_path) as server:
         with chromium_page(timeout_ms=LONG) as page:
-            page.goto(server.url)
-            page.wait_for_selector('h1:has-text("MMF Studio")')
-            wait_idle(page)
+            open_home(page, server)
 
             open_page(page, "Spectrum")
             _fill(page, "Rank budget R", 4)

@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 
 from tests.dashboard_helpers import movielens_bytes
 from tests.e2e_support import (
+    open_home,
     browser_marks, upload, app_server, fill as _fill, chromium_page, open_page, screenshot,
     shot_folders, wait_idle)
 
@@ -80,9 +81,7 @@ def test_every_page_offline_has_no_console_error_and_fetches_nothing_from_outsid
     with app_server(tmp_path) as server:
         with chromium_page() as page:
             seen = _offline(page, server.url)
-            page.goto(server.url)
-            page.wait_for_selector('h1:has-text("MMF Studio")')
-            wait_idle(page)
+            open_home(page, server)
             _upload(page, data_file)  # pages with a data set draw more (charts, tables)
             for title in PAGES:
                 open_page(page, title)
@@ -104,9 +103,7 @@ def test_train_form_holds_the_shown_runs_settings_after_a_reload(tmp_path):
     with app_server(tmp_path) as server:
         with chromium_page(timeout_ms=LONG) as page:
             seen = _offline(page, server.url)
-            page.goto(server.url)
-            page.wait_for_selector('h1:has-text("MMF Studio")')
-            wait_idle(page)
+            open_home(page, server)
             _upload(page, data_file)
             open_page(page, "Train")
             _fill(page, "Rank R", 8)
@@ -138,8 +135,6 @@ def test_train_form_holds_the_shown_runs_settings_after_a_reload(tmp_path):
                 for title in ("Train", "Data", "Recommend"):
                     open_page(page, title)
                     screenshot(page, f"studio_{title.lower()}_{width}", shots)
-                page.goto(server.url)
-                page.wait_for_selector('h1:has-text("MMF Studio")')
-                wait_idle(page)
+                open_home(page, server)
                 screenshot(page, f"studio_home_{width}", shots)
             assert seen["outside"] == [] and _errors(seen) == [], seen

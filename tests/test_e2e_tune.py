@@ -13,6 +13,7 @@ from mmf_core.tune.runner import run_study
 from mmf_core.tune.space import build_space
 from mmf_core.tune.study import StudyConfig
 from tests.e2e_support import (
+    open_home,
     app_server, browser_marks, chromium_page, no_error, open_page, screenshot, shot_folders, wait_idle)
 from tests.test_tune import planted_folder
 
@@ -40,9 +41,7 @@ def test_a_finished_study_with_bayesian_mf_and_its_blend(tmp_path):
     assert "blend" in rep
     with app_server(tmp_path) as server:
         with chromium_page(timeout_ms=LONG) as page:
-            page.goto(server.url)
-            page.wait_for_selector('h1:has-text("MMF Studio")')
-            wait_idle(page)
+            open_home(page, server)
             open_page(page, "Tune")
             page.get_by_text("The winner on the test part").wait_for()
             wait_idle(page)
