@@ -15,11 +15,13 @@ that has one (the gaussian: the reconstruction fit's default).
 from __future__ import annotations
 
 import math
+import struct
 from typing import Callable
 
 import torch
 
 from mmf_core.errors import MMFError
+from mmf_core.models import native
 
 Mask = Callable[[torch.Tensor], torch.Tensor]
 
@@ -79,25 +81,83 @@ class _GaussianTable(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, A, u, t, center: float, scale: float):
-        c = 4.0 * torch.tensor(scale, dtype=A.dtype).item()  # (4 * scale) as the tensors' dtype rounds it
+        c = 4.0 * _rounded(scale, A.dtype)  # (4 * scale) as the tensors' dtype rounds it
+        ctx.c, ctx.center = c, center
+        kernel = _native_kernel(A, u, t)
+        if kernel is not None:  # the same numbers in one pass (checked once per process: _native_kernel)
+            A, u, t = A.contiguous(), u.contiguous(), t.contiguous()
+            T, e = kernel.forward(A, u, t, center, c, _EXP_M87)
+            ctx.save_for_backward(A, u, t, e)
+            ctx.kernel = kernel
+            return T
+        ctx.kernel = None
         nd = (u * center)[:, :, None] - t  # (n, K, R)
         q = torch.addcmul(nd.new_zeros(()), nd, nd, value=-0.5)  # 0 + (-0.5 nd) nd: one pass, not two
         e = q.clamp_(min=-87.0).exp_().sub_(_EXP_M87).clamp_(min=0.0)  # _FlushedExp
         M = e * c
         ctx.save_for_backward(A, nd, e, M)
-        ctx.c, ctx.center = c, center
         return (A[:, None, :] * M).reshape(A.shape[0], -1)
 
     @staticmethod
     def backward(ctx, grad):
+        want_A, want_u = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if ctx.kernel is not None:
+            A, u, t, e = ctx.saved_tensors
+            gM, gq = ctx.kernel.backward(grad.contiguous(), A, u, t, e, ctx.center, ctx.c, want_A, want_u)
+            return (gM.sum(1) if want_A else None), (gq.sum(-1).mul_(-ctx.center) if want_u else None), None, None, None
         A, nd, e, M = ctx.saved_tensors
         g = grad.reshape(M.shape)
-        gA = (g * M).sum(1) if ctx.needs_input_grad[0] else None
+        gA = (g * M).sum(1) if want_A else None
         gu = None
-        if ctx.needs_input_grad[1]:
+        if want_u:
             gq = (g * A[:, None, :]).mul_(ctx.c).mul_(e).mul_(nd)  # the gradient of -d, whose sum over r is u's
             gu = gq.sum(-1).mul_(-ctx.center)
         return gA, gu, None, None, None
+
+
+def _rounded(x: float, dtype: torch.dtype) -> float:
+    """``x`` rounded to ``dtype`` (``torch.tensor(x, dtype=dtype).item()`` without the tensor)."""
+    return struct.unpack("f", struct.pack("f", x))[0] if dtype == torch.float32 else torch.tensor(x, dtype=dtype).item()
+
+
+_NATIVE: dict[str, object] = {}
+
+
+def _native_kernel(A: torch.Tensor, u: torch.Tensor, t: torch.Tensor):
+    """The C kernel of the table (mmf_core/models/native.py) for float32 CPU tensors, once it
+    has given this ATen path's numbers bit for bit on a probe in this process; else None."""
+    if not all(x.device.type == "cpu" and x.dtype == torch.float32 for x in (A, u, t)):
+        return None
+    if "kernel" not in _NATIVE:
+        kernel = native.gaussian_table_kernel()
+        if kernel is not None and not _agrees_with_aten(kernel):
+            native.disable("its numbers differ from ATen's on this machine")
+            kernel = None
+        _NATIVE["kernel"] = kernel
+    return _NATIVE["kernel"]
+
+
+def _agrees_with_aten(kernel) -> bool:
+    """Table and gradients of ``kernel`` against the ATen path, bit for bit, on one table
+    small enough for one thread and one large enough for several, with offsets from 0 to
+    past the flush (exponents under -87)."""
+    gen = torch.Generator().manual_seed(0)
+    for n, K, R in ((7, 3, 5), (301, 9, 13)):
+        A = torch.randn(n, R, generator=gen)
+        u = torch.rand(n, K, generator=gen) * 4.0 - 2.0
+        t = torch.linspace(-30.0, 30.0, K * R).reshape(K, R)
+        g = torch.randn(n, K * R, generator=gen)
+        got, want = [], []
+        for k, out in ((kernel, got), (None, want)):
+            _NATIVE["kernel"] = k
+            with torch.enable_grad():  # the first use may come from inside a forward, where grad is off
+                Ax, ux = A.clone().requires_grad_(), u.clone().requires_grad_()
+                T = _GaussianTable.apply(Ax, ux, t, float(R), 1.0 / 3.0)
+                out.extend([T.detach(), *torch.autograd.grad(T, [Ax, ux], g)])
+        _NATIVE.pop("kernel")
+        if not all(torch.equal(a, b) for a, b in zip(got, want)):
+            return False
+    return True
 
 
 def _gaussian_table(A: torch.Tensor, u: torch.Tensor, t: torch.Tensor, center: float, scale: float) -> torch.Tensor:

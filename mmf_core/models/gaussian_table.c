@@ -1,0 +1,125 @@
+/* The dense gaussian masked table of MMF (mmf_core/models/masks.py, _GaussianTable) in one
+ * pass over the (n, K, R) table each way, for float32 CPU tensors.
+ *
+ * Built and loaded by mmf_core/models/native.py, which also checks, before first use, that
+ * it gives the ATen path's numbers bit for bit. That holds because every step below is the
+ * same single IEEE float operation, in the same order, as one of the ATen ops it replaces
+ * (compiled with -ffp-contract=off: no fused multiply-adds), and the exponential is the one
+ * ATen calls on this build (MKL's vsExp, passed in as a function pointer). The sums over k
+ * (gradient of A) and over r (gradient of u) stay with ATen: their order of additions is
+ * ATen's own and this file does not reproduce it.
+ *
+ *   forward   nd = u[i,k] * center - t[k,r]              (u * center, then the broadcast sub)
+ *             q  = max((-0.5 * nd) * nd + 0, -87)          (addcmul into a zero, clamp_)
+ *             e  = max(exp(q) - exp(-87), 0)               (exp_, sub_, clamp_: _FlushedExp)
+ *             T  = A[i,r] * (e * c)                        (M = e * c, then A[:, None, :] * M)
+ *   backward  gM = g * (e * c)                             (then ATen: gA = gM.sum(1))
+ *             gq = (((g * A[i,r]) * c) * e) * nd           (then ATen: gu = gq.sum(-1) * -center)
+ *
+ * Rows are split over `threads` OpenMP threads (the libgomp torch loaded, so the same pool
+ * of threads), one contiguous block each; the caller passes 1 for tables under ATen's grain
+ * size, as ATen's elementwise ops do.
+ */
+#include <omp.h>
+#include <stddef.h>
+
+typedef void (*vexp_fn)(const int *n, const float *a, float *r); /* Fortran ABI of MKL's vsExp */
+
+enum { TILE = 16384 }; /* elements per call of vsExp: its ~1 us a call is paid once per 64 KB */
+
+static void forward_rows(long i0, long i1, long K, long R, const float *A, const float *u, const float *t, float center,
+                         float c, float exp_m87, float *T, float *e, vexp_fn vexp) {
+    const long KR = K * R;
+    const long step = KR >= TILE ? 1 : TILE / KR;
+    for (long b0 = i0; b0 < i1; b0 += step) {
+        const long b1 = b0 + step < i1 ? b0 + step : i1;
+        for (long i = b0; i < b1; i++) {
+            for (long k = 0; k < K; k++) {
+                const float uc = u[i * K + k] * center;
+                const float *tk = t + k * R;
+                float *qk = e + i * KR + k * R;
+                for (long r = 0; r < R; r++) {
+                    const float nd = uc - tk[r];
+                    const float q = (-0.5f * nd) * nd + 0.0f;
+                    qk[r] = q < -87.0f ? -87.0f : q;
+                }
+            }
+        }
+        const int m = (int)((b1 - b0) * KR);
+        vexp(&m, e + b0 * KR, e + b0 * KR);
+        for (long i = b0; i < b1; i++) {
+            const float *Ai = A + i * R;
+            for (long k = 0; k < K; k++) {
+                float *ek = e + i * KR + k * R;
+                float *Tk = T + i * KR + k * R;
+                for (long r = 0; r < R; r++) {
+                    float v = ek[r] - exp_m87;
+                    v = v < 0.0f ? 0.0f : v;
+                    ek[r] = v;
+                    Tk[r] = Ai[r] * (v * c);
+                }
+            }
+        }
+    }
+}
+
+static void backward_rows(long i0, long i1, long K, long R, const float *g, const float *A, const float *u,
+                          const float *t, const float *e, float center, float c, float *gM, float *gq) {
+    const long KR = K * R;
+    for (long i = i0; i < i1; i++) {
+        const float *Ai = A + i * R;
+        for (long k = 0; k < K; k++) {
+            const long o = i * KR + k * R;
+            const float *gk = g + o;
+            const float *ek = e + o;
+            if (gM != NULL) {
+                float *out = gM + o;
+                for (long r = 0; r < R; r++) out[r] = gk[r] * (ek[r] * c);
+            }
+            if (gq != NULL) {
+                const float uc = u[i * K + k] * center;
+                const float *tk = t + k * R;
+                float *out = gq + o;
+                for (long r = 0; r < R; r++) out[r] = (((gk[r] * Ai[r]) * c) * ek[r]) * (uc - tk[r]);
+            }
+        }
+    }
+}
+
+/* This thread's rows of [0, n): one contiguous block per thread, as at::parallel_for splits them. */
+static void my_rows(long n, long *i0, long *i1) {
+    const long nt = omp_get_num_threads(), id = omp_get_thread_num();
+    const long chunk = (n + nt - 1) / nt;
+    *i0 = id * chunk < n ? id * chunk : n;
+    *i1 = *i0 + chunk < n ? *i0 + chunk : n;
+}
+
+void mmf_gaussian_table_forward(long n, long K, long R, const float *A, const float *u, const float *t, float center,
+                                float c, float exp_m87, float *T, float *e, void *vexp_ptr, int threads) {
+    const vexp_fn vexp = (vexp_fn)vexp_ptr;
+    if (threads <= 1) {
+        forward_rows(0, n, K, R, A, u, t, center, c, exp_m87, T, e, vexp);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        long i0, i1;
+        my_rows(n, &i0, &i1);
+        forward_rows(i0, i1, K, R, A, u, t, center, c, exp_m87, T, e, vexp);
+    }
+}
+
+/* gM and gq may be NULL: that gradient is not wanted. */
+void mmf_gaussian_table_backward(long n, long K, long R, const float *g, const float *A, const float *u, const float *t,
+                                 const float *e, float center, float c, float *gM, float *gq, int threads) {
+    if (threads <= 1) {
+        backward_rows(0, n, K, R, g, A, u, t, e, center, c, gM, gq);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        long i0, i1;
+        my_rows(n, &i0, &i1);
+        backward_rows(i0, i1, K, R, g, A, u, t, e, center, c, gM, gq);
+    }
+}

@@ -1,0 +1,172 @@
+"""C kernels, compiled on this machine at first use and cached on disk.
+
+One kernel today: the dense gaussian masked table of the reconstruction fit
+(``gaussian_table.c``), one pass over the table each way where the ATen ops take 8 forward
+and 7 backward. It is built with the C compiler the machine has (``$CC``, else ``cc`` or
+``gcc``: the one ``torch.compile`` uses too) and cached under ``$MMF_NATIVE_CACHE``, else
+``$XDG_CACHE_HOME/mmf_core/native``, else ``~/.cache/mmf_core/native``, keyed by the source,
+the flags, the compiler and the CPU. Building takes about a second, once per machine.
+
+Nothing here is required: without a compiler, on a torch whose ``exp`` is not MKL's (the
+kernel calls the same ``vsExp`` as ATen, found in ``libtorch_cpu``), off Linux, or with
+``MMF_NATIVE=off``, :func:`gaussian_table_kernel` returns None and callers keep the ATen
+path. :func:`status` says which, in one line. Callers must check that a kernel gives
+their numbers before using it (``mmf_core.models.masks`` does, bit for bit).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("gaussian_table.c")
+#: -ffp-contract=off: no fused multiply-adds, so each step rounds as the ATen op it replaces
+FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC")
+GRAIN = 32_768  # at::internal::GRAIN_SIZE: tables smaller than this stay on one thread, as ATen's ops do
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}
+
+
+def cache_dir() -> Path:
+    """Where built kernels are kept (see the module docstring)."""
+    if os.environ.get("MMF_NATIVE_CACHE"):
+        return Path(os.environ["MMF_NATIVE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mmf_core" / "native"
+
+
+class GaussianTableKernel:
+    """ctypes front of ``gaussian_table.c`` for float32, contiguous CPU tensors."""
+
+    def __init__(self, lib: ctypes.CDLL, vexp: int):
+        P, L, F = ctypes.c_void_p, ctypes.c_long, ctypes.c_float
+        self._fwd = lib.mmf_gaussian_table_forward
+        self._fwd.argtypes = [L, L, L, P, P, P, F, F, F, P, P, P, ctypes.c_int]
+        self._fwd.restype = None
+        self._bwd = lib.mmf_gaussian_table_backward
+        self._bwd.argtypes = [L, L, L, P, P, P, P, P, F, F, P, P, ctypes.c_int]
+        self._bwd.restype = None
+        self._vexp = vexp
+
+    def forward(self, A: torch.Tensor, u: torch.Tensor, t: torch.Tensor, center: float, c: float,
+                exp_m87: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """The table ``(n, K*R)`` and the flushed exponentials ``e`` ``(n, K, R)``."""
+        n, R = A.shape
+        K = u.shape[1]
+        T = A.new_empty(n, K * R)
+        e = A.new_empty(n, K, R)
+        self._fwd(n, K, R, A.data_ptr(), u.data_ptr(), t.data_ptr(), center, c, exp_m87, T.data_ptr(), e.data_ptr(),
+                  self._vexp, _threads(T))
+        return T, e
+
+    def backward(self, g: torch.Tensor, A: torch.Tensor, u: torch.Tensor, t: torch.Tensor, e: torch.Tensor,
+                 center: float, c: float, want_gM: bool, want_gq: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``gM = g * e * c`` and ``gq = g * A * c * e * nd`` (``(n, K, R)``; None where not wanted)."""
+        n, K, R = e.shape
+        gM = e.new_empty(e.shape) if want_gM else None
+        gq = e.new_empty(e.shape) if want_gq else None
+        self._bwd(n, K, R, g.data_ptr(), A.data_ptr(), u.data_ptr(), t.data_ptr(), e.data_ptr(), center, c,
+                  gM.data_ptr() if gM is not None else None, gq.data_ptr() if gq is not None else None, _threads(e))
+        return gM, gq
+
+
+def _threads(table: torch.Tensor) -> int:
+    """torch's thread count for a table of at least ``GRAIN`` elements, else 1 (as ATen's ops choose)."""
+    return torch.get_num_threads() if table.numel() >= GRAIN else 1
+
+
+def gaussian_table_kernel() -> GaussianTableKernel | None:
+    """The built kernel, or None (then :func:`status` says why). Built once per process."""
+    with _lock:
+        if "kernel" not in _state:
+            kernel, reason = _load()
+            _state["kernel"], _state["reason"] = kernel, reason
+        return _state["kernel"]  # type: ignore[return-value]
+
+
+def status() -> str:
+    """One line: whether the native kernel is in use here, and if not, why."""
+    gaussian_table_kernel()
+    return str(_state["reason"])
+
+
+def disable(reason: str) -> None:
+    """Stop using the kernel in this process (a caller's check found it wrong here)."""
+    with _lock:
+        _state["kernel"], _state["reason"] = None, f"native kernel off: {reason}"
+
+
+def _load() -> tuple[GaussianTableKernel | None, str]:
+    if os.environ.get("MMF_NATIVE", "").strip().lower() in ("0", "off", "no", "false"):
+        return None, "native kernel off: MMF_NATIVE=off"
+    if not sys.platform.startswith("linux"):
+        return None, f"native kernel off: built on Linux only (this is {sys.platform})"
+    vexp = _mkl_vsexp()
+    if vexp is None:
+        return None, "native kernel off: this torch's exp is not MKL's vsExp (libtorch_cpu has no VSEXP_)"
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return None, "native kernel off: no C compiler (set CC, or install gcc)"
+    try:
+        path = _build(cc)
+        lib = ctypes.CDLL(str(path))
+        return GaussianTableKernel(lib, vexp), f"native kernel on: {path}"
+    except (OSError, subprocess.SubprocessError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None, f"native kernel off: building it failed ({first[:200]})"
+
+
+def _mkl_vsexp() -> int | None:
+    """The address of MKL's ``vsExp`` (Fortran ABI ``VSEXP_``) that ATen's exp calls, or None."""
+    lib_path = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
+    if not lib_path.exists():
+        return None
+    try:
+        fn = ctypes.CDLL(str(lib_path)).VSEXP_
+    except (OSError, AttributeError):
+        return None
+    return ctypes.cast(fn, ctypes.c_void_p).value
+
+
+def _build(cc: str) -> Path:
+    """Compile ``SOURCE`` into the cache (once per source, flags, compiler and CPU) and return the library's path."""
+    source = SOURCE.read_bytes()
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
+    key = hashlib.sha256(b"\0".join([source, " ".join(FLAGS).encode(), version.encode(), _cpu_signature().encode()]))
+    folder = cache_dir()
+    path = folder / f"gaussian_table-{key.hexdigest()[:20]}.so"
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
+    os.close(fd)
+    try:
+        done = subprocess.run([cc, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise OSError(f"{Path(cc).name} exited with {done.returncode}: {done.stderr.strip()}")
+        os.replace(tmp, path)  # atomic: a concurrent build of the same key writes the same file
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _cpu_signature() -> str:
+    """What ``-march=native`` depends on: the CPU's model and flags."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            lines = [ln for ln in f if ln.startswith(("model name", "flags"))]
+        return "".join(sorted(set(lines)))
+    except OSError:
+        return platform.processor() or platform.machine()

@@ -1,0 +1,154 @@
+"""The C kernel of the dense gaussian table (mmf_core/models/gaussian_table.c, built and
+loaded by mmf_core/models/native.py) against the ATen path it replaces: the same numbers,
+bit for bit, and every way of not having it ends in the ATen path with a reason."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mmf_core.models import masks, native
+from mmf_core.models.mmf import MMF
+from mmf_core.train import fit_dense
+
+
+def _kernel_or_skip():
+    kernel = native.gaussian_table_kernel()
+    if kernel is None:
+        pytest.skip(native.status())
+    return kernel
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    """A process state with no kernel loaded or checked yet, building into ``tmp_path``."""
+    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setattr(masks, "_NATIVE", {})
+    monkeypatch.setenv("MMF_NATIVE_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def _table_and_grads(use_kernel: bool, A, u, t, center, scale, g, want=(True, True)):
+    saved = dict(masks._NATIVE)
+    masks._NATIVE["kernel"] = native.gaussian_table_kernel() if use_kernel else None
+    try:
+        Ax = A.clone().requires_grad_(want[0])
+        ux = u.clone().requires_grad_(want[1])
+        T = masks._gaussian_table(Ax, ux, t, center, scale)
+        grads = torch.autograd.grad(T, [x for x, w in zip((Ax, ux), want) if w], g)
+    finally:
+        masks._NATIVE.clear()
+        masks._NATIVE.update(saved)
+    return [T.detach(), *grads]
+
+
+@pytest.mark.parametrize("n,K,R", [(5, 1, 1), (9, 3, 30), (64, 8, 8), (300, 24, 24), (257, 7, 33)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_kernel_gives_the_aten_numbers_bit_for_bit(n, K, R, threads):
+    _kernel_or_skip()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        gen = torch.Generator().manual_seed(n * K + R)
+        A = torch.randn(n, R, generator=gen)
+        u = torch.randn(n, K, generator=gen) * 2.0
+        t = torch.arange(R, dtype=torch.float32)[None, :] * torch.linspace(0.2, 3.0, K)[:, None]
+        g = torch.randn(n, K * R, generator=gen)
+        for want in ((True, True), (True, False), (False, True)):
+            got = _table_and_grads(True, A, u, t, R / 2.0, 1.0 / K, g, want)
+            ref = _table_and_grads(False, A, u, t, R / 2.0, 1.0 / K, g, want)
+            assert len(got) == len(ref) == 1 + sum(want)
+            for a, b in zip(got, ref):
+                assert torch.equal(a, b)
+        if n * K * R > 10_000:  # the probe covered masks flushed to 0 and masks above it
+            assert (got[0] == 0).any() and (got[0] != 0).any()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_kernel_takes_a_transposed_gradient():
+    """The column side's gradient arrives as a transposed view from the product's backward."""
+    _kernel_or_skip()
+    gen = torch.Generator().manual_seed(3)
+    A, u = torch.randn(40, 6, generator=gen), torch.randn(40, 4, generator=gen)
+    t = torch.arange(6, dtype=torch.float32)[None, :] * torch.ones(4, 1)
+    g = torch.randn(24, 40, generator=gen).T
+    assert not g.is_contiguous()
+    for a, b in zip(_table_and_grads(True, A, u, t, 3.0, 0.25, g), _table_and_grads(False, A, u, t, 3.0, 0.25, g)):
+        assert torch.equal(a, b)
+
+
+def test_a_reconstruction_fit_is_the_same_with_and_without_the_kernel(monkeypatch):
+    """2 threads and a table past the grain size: the kernel's rows split over threads."""
+    _kernel_or_skip()
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    X = torch.randn(200, 180, generator=torch.Generator().manual_seed(4))
+    runs = []
+    for use in (True, False):
+        monkeypatch.setitem(masks._NATIVE, "kernel", native.gaussian_table_kernel() if use else None)
+        model = MMF(200, 180, 16, 12, mask_A="gaussian", mask_B="gaussian", shift_mode="learned", form="dense",
+                    generator=torch.Generator().manual_seed(5))
+        fit = fit_dense(model, X, epochs=40, lr_factors=0.05, lr_shifts=0.05)
+        runs.append(([e["train_loss"] for e in fit.history], [p.detach().clone() for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0] and len(runs[0][0]) == 40
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+    assert runs[0][0][-1] < runs[0][0][0]  # it trained
+
+
+def test_only_float32_cpu_tensors_take_the_kernel():
+    _kernel_or_skip()
+    A, u, t = torch.zeros(3, 2), torch.zeros(3, 1), torch.zeros(1, 2)
+    assert masks._native_kernel(A, u, t) is not None
+    assert masks._native_kernel(A.double(), u.double(), t.double()) is None
+
+
+def test_built_once_and_reused_from_the_cache(fresh):
+    if native.gaussian_table_kernel() is None:
+        pytest.skip(native.status())
+    built = list(fresh.glob("gaussian_table-*.so"))
+    assert len(built) == 1 and str(built[0]) in native.status()
+    stamp = built[0].stat().st_mtime_ns
+    native._state.clear()
+    assert native.gaussian_table_kernel() is not None
+    assert [p.stat().st_mtime_ns for p in fresh.glob("gaussian_table-*.so")] == [stamp]
+    assert not list(fresh.glob("*.tmp*")) and len(list(fresh.iterdir())) == 1  # no temporary file left
+
+
+def test_switched_off_by_the_environment(fresh, monkeypatch):
+    monkeypatch.setenv("MMF_NATIVE", "off")
+    assert native.gaussian_table_kernel() is None
+    assert native.status() == "native kernel off: MMF_NATIVE=off"
+    assert masks._native_kernel(torch.zeros(2, 2), torch.zeros(2, 1), torch.zeros(1, 2)) is None
+    assert not list(fresh.iterdir())
+
+
+def test_a_missing_or_failing_compiler_leaves_the_aten_path(fresh, monkeypatch, tmp_path):
+    if native._mkl_vsexp() is None:
+        pytest.skip(native.status())
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    assert native.gaussian_table_kernel() is None
+    assert native.status().startswith("native kernel off: building it failed (")
+    native._state.clear()
+    fake = tmp_path / "fake-cc"
+    fake.write_text("#!/bin/sh\necho 'fake-cc: cannot compile' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CC", str(fake))
+    assert native.gaussian_table_kernel() is None
+    assert "fake-cc exited with 3: fake-cc: cannot compile" in native.status()
+    # the table still trains, through ATen
+    A = torch.randn(4, 3, requires_grad=True)
+    masks._gaussian_table(A, torch.zeros(4, 2), torch.zeros(2, 3), 1.5, 0.5).sum().backward()
+    assert A.grad is not None and masks._NATIVE["kernel"] is None
+
+
+def test_a_kernel_that_disagrees_with_aten_is_not_used(fresh, monkeypatch):
+    kernel = _kernel_or_skip()
+    real = type(kernel).forward
+
+    def off_by_one_ulp(self, *args):
+        T, e = real(self, *args)
+        return torch.nextafter(T, torch.full_like(T, float("inf"))), e
+
+    monkeypatch.setattr(type(kernel), "forward", off_by_one_ulp)
+    assert masks._native_kernel(torch.zeros(2, 2), torch.zeros(2, 1), torch.zeros(1, 2)) is None
+    assert native.status() == "native kernel off: its numbers differ from ATen's on this machine"
