@@ -122,7 +122,7 @@ def fit_dense(
     for epoch in range(1, int(epochs) + 1):
         between_epochs()  # threads follow the machine's load (mmf_core/threads.py)
         opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(model.reconstruct(), X)  # torch.mean((. - X) ** 2) bit for bit, in one pass each way
+        loss = model.dense_loss(X)  # mean((reconstruct() - X)^2)
         total = loss
         if ridge:
             total = loss + ridge * (model.A.pow(2).mean() + model.B.pow(2).mean())

@@ -24,6 +24,7 @@ def fresh(monkeypatch, tmp_path):
     """A process state with no kernel loaded or checked yet, building into ``tmp_path``."""
     monkeypatch.setattr(native, "_state", {})
     monkeypatch.setattr(masks, "_NATIVE", {})
+    monkeypatch.setattr(masks, "_CHECKED", {})
     monkeypatch.setenv("MMF_NATIVE_CACHE", str(tmp_path))
     return tmp_path
 
@@ -98,8 +99,8 @@ def test_a_reconstruction_fit_is_the_same_with_and_without_the_kernel(monkeypatc
 def test_only_float32_cpu_tensors_take_the_kernel():
     _kernel_or_skip()
     A, u, t = torch.zeros(3, 2), torch.zeros(3, 1), torch.zeros(1, 2)
-    assert masks._native_kernel(A, u, t) is not None
-    assert masks._native_kernel(A.double(), u.double(), t.double()) is None
+    assert masks.native_table_kernel(A, u, t) is not None
+    assert masks.native_table_kernel(A.double(), u.double(), t.double()) is None
 
 
 def test_built_once_and_reused_from_the_cache(fresh):
@@ -118,8 +119,18 @@ def test_switched_off_by_the_environment(fresh, monkeypatch):
     monkeypatch.setenv("MMF_NATIVE", "off")
     assert native.gaussian_table_kernel() is None
     assert native.status() == "native kernel off: MMF_NATIVE=off"
-    assert masks._native_kernel(torch.zeros(2, 2), torch.zeros(2, 1), torch.zeros(1, 2)) is None
+    assert masks.native_table_kernel(torch.zeros(2, 2), torch.zeros(2, 1), torch.zeros(1, 2)) is None
     assert not list(fresh.iterdir())
+
+
+def test_switched_off_and_on_again_while_running(monkeypatch):
+    kernel = _kernel_or_skip()
+    A, u, t = torch.zeros(3, 2), torch.zeros(3, 1), torch.zeros(1, 2)
+    assert masks.native_table_kernel(A, u, t) is kernel
+    monkeypatch.setenv("MMF_NATIVE", "off")
+    assert masks.native_table_kernel(A, u, t) is None and native.status() == "native kernel off: MMF_NATIVE=off"
+    monkeypatch.delenv("MMF_NATIVE")
+    assert masks.native_table_kernel(A, u, t) is kernel and native.status().startswith("native kernel on: ")
 
 
 def test_a_missing_or_failing_compiler_leaves_the_aten_path(fresh, monkeypatch, tmp_path):
@@ -138,7 +149,7 @@ def test_a_missing_or_failing_compiler_leaves_the_aten_path(fresh, monkeypatch, 
     # the table still trains, through ATen
     A = torch.randn(4, 3, requires_grad=True)
     masks._gaussian_table(A, torch.zeros(4, 2), torch.zeros(2, 3), 1.5, 0.5).sum().backward()
-    assert A.grad is not None and masks._NATIVE["kernel"] is None
+    assert A.grad is not None and masks.native_table_kernel(A, torch.zeros(4, 2), torch.zeros(2, 3)) is None
 
 
 def test_a_kernel_that_disagrees_with_aten_is_not_used(fresh, monkeypatch):
@@ -146,9 +157,32 @@ def test_a_kernel_that_disagrees_with_aten_is_not_used(fresh, monkeypatch):
     real = type(kernel).forward
 
     def off_by_one_ulp(self, *args):
-        T, e = real(self, *args)
-        return torch.nextafter(T, torch.full_like(T, float("inf"))), e
+        return [(torch.nextafter(T, torch.full_like(T, float("inf"))), e) for T, e in real(self, *args)]
 
     monkeypatch.setattr(type(kernel), "forward", off_by_one_ulp)
-    assert masks._native_kernel(torch.zeros(2, 2), torch.zeros(2, 1), torch.zeros(1, 2)) is None
+    assert masks.native_table_kernel(torch.zeros(2, 2), torch.zeros(2, 1), torch.zeros(1, 2)) is None
     assert native.status() == "native kernel off: its numbers differ from ATen's on this machine"
+
+
+@pytest.mark.parametrize("I,J,R,K", [(1, 5, 1, 1), (7, 1, 3, 2), (40, 33, 6, 4), (256, 256, 8, 8), (300, 90, 24, 24)])
+@pytest.mark.parametrize("shift_mode", ["learned", "random"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_one_node_loss_is_the_composed_graph_bit_for_bit(I, J, R, K, shift_mode, threads, monkeypatch):
+    """MMF.dense_loss (tables, product and loss as one autograd node) against
+    mse_loss(reconstruct(), X) through ATen and autograd: value and every gradient."""
+    _kernel_or_skip()
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    model = MMF(I, J, R, K, mask_A="gaussian", mask_B="gaussian", shift_mode=shift_mode, shift_init="random",
+                form="dense", generator=torch.Generator().manual_seed(I + J))
+    X = torch.randn(I, J, generator=torch.Generator().manual_seed(7))
+    trained = [p for p in model.parameters() if p.requires_grad]
+    assert len(trained) == (4 if shift_mode == "learned" else 2)
+    fused = model.dense_loss(X)
+    assert fused.grad_fn is not None and "GaussianMSE" in type(fused.grad_fn).__name__
+    got = [fused.detach(), *torch.autograd.grad(fused, trained)]
+    monkeypatch.setitem(masks._NATIVE, "kernel", None)
+    plain = torch.nn.functional.mse_loss(model.reconstruct(), X)
+    assert "GaussianMSE" not in type(model.dense_loss(X).grad_fn).__name__  # no kernel: the composed graph
+    want = [plain.detach(), *torch.autograd.grad(plain, trained)]
+    for a, b in zip(got, want):
+        assert torch.equal(a, b)

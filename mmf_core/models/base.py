@@ -17,6 +17,7 @@ two (and ``offsets`` when they have biases); ``predict`` and ``reconstruct`` fol
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -86,6 +87,10 @@ class FactorModel(nn.Module):
     def reconstruct(self) -> torch.Tensor:
         """The dense ``(I, J)`` matrix of predictions."""
         return self.effective_rows() @ self.effective_cols().T + self.dense_offsets()
+
+    def dense_loss(self, X: torch.Tensor) -> torch.Tensor:
+        """``mean((reconstruct() - X)^2)``, the dense fit's loss (a model may compute it faster)."""
+        return F.mse_loss(self.reconstruct(), X)  # torch.mean((. - X) ** 2) bit for bit, in one pass each way
 
     def factors(self) -> dict[str, torch.Tensor]:
         """Named factors, detached: at least ``A`` ``(I, r)`` and ``B`` ``(J, r)``."""

@@ -16,9 +16,10 @@
  *   backward  gM = g * (e * c)                             (then ATen: gA = gM.sum(1))
  *             gq = (((g * A[i,r]) * c) * e) * nd           (then ATen: gu = gq.sum(-1) * -center)
  *
- * Rows are split over `threads` OpenMP threads (the libgomp torch loaded, so the same pool
- * of threads), one contiguous block each; the caller passes 1 for tables under ATen's grain
- * size, as ATen's elementwise ops do.
+ * One call serves both sides of the product (or one). Their rows are split over `threads`
+ * OpenMP threads (the libgomp torch loaded, so the same pool of threads), one contiguous
+ * block each; the caller passes 1 when the tables together are under ATen's grain size, as
+ * ATen's elementwise ops do. A thread's block of rows may span both sides.
  */
 #include <omp.h>
 #include <stddef.h>
@@ -94,32 +95,47 @@ static void my_rows(long n, long *i0, long *i1) {
     *i1 = *i0 + chunk < n ? *i0 + chunk : n;
 }
 
-void mmf_gaussian_table_forward(long n, long K, long R, const float *A, const float *u, const float *t, float center,
-                                float c, float exp_m87, float *T, float *e, void *vexp_ptr, int threads) {
+/* Both sides' tables in one call: rows [0, nA) of side A, then nB rows of side B (nB may be
+ * 0), so that two tables each under the grain size still share the threads. */
+void mmf_gaussian_tables_forward(long nA, long nB, long K, long R, const float *A, const float *uA, const float *B,
+                                 const float *uB, const float *t, float center, float c, float exp_m87, float *TA,
+                                 float *eA, float *TB, float *eB, void *vexp_ptr, int threads) {
     const vexp_fn vexp = (vexp_fn)vexp_ptr;
-    if (threads <= 1) {
-        forward_rows(0, n, K, R, A, u, t, center, c, exp_m87, T, e, vexp);
+    const long n = nA + nB;
+    if (threads <= 1) { /* no parallel region at all: even a one-thread region costs ~20 us next to torch's pool */
+        forward_rows(0, nA, K, R, A, uA, t, center, c, exp_m87, TA, eA, vexp);
+        forward_rows(0, nB, K, R, B, uB, t, center, c, exp_m87, TB, eB, vexp);
         return;
     }
 #pragma omp parallel num_threads(threads)
     {
         long i0, i1;
         my_rows(n, &i0, &i1);
-        forward_rows(i0, i1, K, R, A, u, t, center, c, exp_m87, T, e, vexp);
+        if (i0 < nA)
+            forward_rows(i0, i1 < nA ? i1 : nA, K, R, A, uA, t, center, c, exp_m87, TA, eA, vexp);
+        if (i1 > nA)
+            forward_rows((i0 > nA ? i0 : nA) - nA, i1 - nA, K, R, B, uB, t, center, c, exp_m87, TB, eB, vexp);
     }
 }
 
-/* gM and gq may be NULL: that gradient is not wanted. */
-void mmf_gaussian_table_backward(long n, long K, long R, const float *g, const float *A, const float *u, const float *t,
-                                 const float *e, float center, float c, float *gM, float *gq, int threads) {
+/* gMA / gqA / gMB / gqB may be NULL: that gradient is not wanted. */
+void mmf_gaussian_tables_backward(long nA, long nB, long K, long R, const float *gA, const float *A, const float *uA,
+                                  const float *eA, const float *gB, const float *B, const float *uB, const float *eB,
+                                  const float *t, float center, float c, float *gMA, float *gqA, float *gMB, float *gqB,
+                                  int threads) {
+    const long n = nA + nB;
     if (threads <= 1) {
-        backward_rows(0, n, K, R, g, A, u, t, e, center, c, gM, gq);
+        backward_rows(0, nA, K, R, gA, A, uA, t, eA, center, c, gMA, gqA);
+        backward_rows(0, nB, K, R, gB, B, uB, t, eB, center, c, gMB, gqB);
         return;
     }
 #pragma omp parallel num_threads(threads)
     {
         long i0, i1;
         my_rows(n, &i0, &i1);
-        backward_rows(i0, i1, K, R, g, A, u, t, e, center, c, gM, gq);
+        if (i0 < nA)
+            backward_rows(i0, i1 < nA ? i1 : nA, K, R, gA, A, uA, t, eA, center, c, gMA, gqA);
+        if (i1 > nA)
+            backward_rows((i0 > nA ? i0 : nA) - nA, i1 - nA, K, R, gB, B, uB, t, eB, center, c, gMB, gqB);
     }
 }

@@ -48,7 +48,7 @@ class _FlushedExp(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x):
-        out = torch.exp(torch.clamp(x, min=-87.0)).sub_(_EXP_M87).clamp_(min=0.0)
+        out = torch.exp(torch.clamp(x, min=-87.0)).sub_(EXP_M87).clamp_(min=0.0)
         ctx.save_for_backward(out)
         return out
 
@@ -58,7 +58,7 @@ class _FlushedExp(torch.autograd.Function):
         return grad * out
 
 
-_EXP_M87 = float(torch.exp(torch.tensor(-87.0)))
+EXP_M87 = float(torch.exp(torch.tensor(-87.0)))
 
 
 def _gaussian_dense(d: torch.Tensor) -> torch.Tensor:
@@ -81,19 +81,19 @@ class _GaussianTable(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, A, u, t, center: float, scale: float):
-        c = 4.0 * _rounded(scale, A.dtype)  # (4 * scale) as the tensors' dtype rounds it
+        c = 4.0 * rounded(scale, A.dtype)  # (4 * scale) as the tensors' dtype rounds it
         ctx.c, ctx.center = c, center
-        kernel = _native_kernel(A, u, t)
-        if kernel is not None:  # the same numbers in one pass (checked once per process: _native_kernel)
+        kernel = native_table_kernel(A, u, t)
+        if kernel is not None:  # the same numbers in one pass (checked once per process: native_table_kernel)
             A, u, t = A.contiguous(), u.contiguous(), t.contiguous()
-            T, e = kernel.forward(A, u, t, center, c, _EXP_M87)
+            [(T, e)] = kernel.forward([(A, u)], t, center, c, EXP_M87)
             ctx.save_for_backward(A, u, t, e)
             ctx.kernel = kernel
             return T
         ctx.kernel = None
         nd = (u * center)[:, :, None] - t  # (n, K, R)
         q = torch.addcmul(nd.new_zeros(()), nd, nd, value=-0.5)  # 0 + (-0.5 nd) nd: one pass, not two
-        e = q.clamp_(min=-87.0).exp_().sub_(_EXP_M87).clamp_(min=0.0)  # _FlushedExp
+        e = q.clamp_(min=-87.0).exp_().sub_(EXP_M87).clamp_(min=0.0)  # _FlushedExp
         M = e * c
         ctx.save_for_backward(A, nd, e, M)
         return (A[:, None, :] * M).reshape(A.shape[0], -1)
@@ -103,7 +103,7 @@ class _GaussianTable(torch.autograd.Function):
         want_A, want_u = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if ctx.kernel is not None:
             A, u, t, e = ctx.saved_tensors
-            gM, gq = ctx.kernel.backward(grad.contiguous(), A, u, t, e, ctx.center, ctx.c, want_A, want_u)
+            [(gM, gq)] = ctx.kernel.backward([(grad.contiguous(), A, u, e, want_A, want_u)], t, ctx.center, ctx.c)
             return (gM.sum(1) if want_A else None), (gq.sum(-1).mul_(-ctx.center) if want_u else None), None, None, None
         A, nd, e, M = ctx.saved_tensors
         g = grad.reshape(M.shape)
@@ -115,26 +115,32 @@ class _GaussianTable(torch.autograd.Function):
         return gA, gu, None, None, None
 
 
-def _rounded(x: float, dtype: torch.dtype) -> float:
+def rounded(x: float, dtype: torch.dtype) -> float:
     """``x`` rounded to ``dtype`` (``torch.tensor(x, dtype=dtype).item()`` without the tensor)."""
     return struct.unpack("f", struct.pack("f", x))[0] if dtype == torch.float32 else torch.tensor(x, dtype=dtype).item()
 
 
+#: tests and the check below put {"kernel": k} here to force a kernel (None: the ATen path)
 _NATIVE: dict[str, object] = {}
+_CHECKED: dict[object, bool] = {}  # kernel -> it gave the ATen path's numbers in this process
 
 
-def _native_kernel(A: torch.Tensor, u: torch.Tensor, t: torch.Tensor):
+def native_table_kernel(A: torch.Tensor, u: torch.Tensor, t: torch.Tensor):
     """The C kernel of the table (mmf_core/models/native.py) for float32 CPU tensors, once it
-    has given this ATen path's numbers bit for bit on a probe in this process; else None."""
+    has given this ATen path's numbers bit for bit on a probe in this process; else None
+    (also while ``MMF_NATIVE=off`` is set)."""
     if not all(x.device.type == "cpu" and x.dtype == torch.float32 for x in (A, u, t)):
         return None
-    if "kernel" not in _NATIVE:
-        kernel = native.gaussian_table_kernel()
-        if kernel is not None and not _agrees_with_aten(kernel):
+    if "kernel" in _NATIVE:
+        return _NATIVE["kernel"]
+    kernel = native.gaussian_table_kernel()
+    if kernel is None:
+        return None
+    if kernel not in _CHECKED:
+        _CHECKED[kernel] = _agrees_with_aten(kernel)
+        if not _CHECKED[kernel]:
             native.disable("its numbers differ from ATen's on this machine")
-            kernel = None
-        _NATIVE["kernel"] = kernel
-    return _NATIVE["kernel"]
+    return kernel if _CHECKED[kernel] else None
 
 
 def _agrees_with_aten(kernel) -> bool:
@@ -150,11 +156,13 @@ def _agrees_with_aten(kernel) -> bool:
         got, want = [], []
         for k, out in ((kernel, got), (None, want)):
             _NATIVE["kernel"] = k
-            with torch.enable_grad():  # the first use may come from inside a forward, where grad is off
-                Ax, ux = A.clone().requires_grad_(), u.clone().requires_grad_()
-                T = _GaussianTable.apply(Ax, ux, t, float(R), 1.0 / 3.0)
-                out.extend([T.detach(), *torch.autograd.grad(T, [Ax, ux], g)])
-        _NATIVE.pop("kernel")
+            try:
+                with torch.enable_grad():  # the first use may come from inside a forward, where grad is off
+                    Ax, ux = A.clone().requires_grad_(), u.clone().requires_grad_()
+                    T = _GaussianTable.apply(Ax, ux, t, float(R), 1.0 / 3.0)
+                    out.extend([T.detach(), *torch.autograd.grad(T, [Ax, ux], g)])
+            finally:
+                _NATIVE.pop("kernel")
         if not all(torch.equal(a, b) for a, b in zip(got, want)):
             return False
     return True

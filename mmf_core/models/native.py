@@ -47,47 +47,64 @@ def cache_dir() -> Path:
 
 
 class GaussianTableKernel:
-    """ctypes front of ``gaussian_table.c`` for float32, contiguous CPU tensors."""
+    """ctypes front of ``gaussian_table.c`` for float32, contiguous CPU tensors. Each call
+    takes one side of the product or both (their rows then share the threads)."""
 
     def __init__(self, lib: ctypes.CDLL, vexp: int):
-        P, L, F = ctypes.c_void_p, ctypes.c_long, ctypes.c_float
-        self._fwd = lib.mmf_gaussian_table_forward
-        self._fwd.argtypes = [L, L, L, P, P, P, F, F, F, P, P, P, ctypes.c_int]
+        P, L, F, I = ctypes.c_void_p, ctypes.c_long, ctypes.c_float, ctypes.c_int
+        self._fwd = lib.mmf_gaussian_tables_forward
+        self._fwd.argtypes = [L, L, L, L, P, P, P, P, P, F, F, F, P, P, P, P, P, I]
         self._fwd.restype = None
-        self._bwd = lib.mmf_gaussian_table_backward
-        self._bwd.argtypes = [L, L, L, P, P, P, P, P, F, F, P, P, ctypes.c_int]
+        self._bwd = lib.mmf_gaussian_tables_backward
+        self._bwd.argtypes = [L, L, L, L, P, P, P, P, P, P, P, P, P, F, F, P, P, P, P, I]
         self._bwd.restype = None
         self._vexp = vexp
 
-    def forward(self, A: torch.Tensor, u: torch.Tensor, t: torch.Tensor, center: float, c: float,
-                exp_m87: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """The table ``(n, K*R)`` and the flushed exponentials ``e`` ``(n, K, R)``."""
-        n, R = A.shape
-        K = u.shape[1]
-        T = A.new_empty(n, K * R)
-        e = A.new_empty(n, K, R)
-        self._fwd(n, K, R, A.data_ptr(), u.data_ptr(), t.data_ptr(), center, c, exp_m87, T.data_ptr(), e.data_ptr(),
-                  self._vexp, _threads(T))
-        return T, e
+    def forward(self, sides, t: torch.Tensor, center: float, c: float, exp_m87: float) -> list[tuple]:
+        """For each side ``(F (n, R), u (n, K))``: its table ``(n, K*R)`` and flushed
+        exponentials ``e`` ``(n, K, R)``."""
+        K, R = t.shape
+        out = [(F.new_empty(F.shape[0], K * R), F.new_empty(F.shape[0], K, R)) for F, _ in sides]
+        (A, uA), (TA, eA) = sides[0], out[0]
+        (B, uB), (TB, eB) = (sides[1], out[1]) if len(sides) > 1 else ((None, None), (None, None))
+        nB = B.shape[0] if B is not None else 0
+        self._fwd(A.shape[0], nB, K, R, A.data_ptr(), uA.data_ptr(), _ptr(B), _ptr(uB), t.data_ptr(), center, c,
+                  exp_m87, TA.data_ptr(), eA.data_ptr(), _ptr(TB), _ptr(eB), self._vexp,
+                  _threads((A.shape[0] + nB) * K * R))
+        return out
 
-    def backward(self, g: torch.Tensor, A: torch.Tensor, u: torch.Tensor, t: torch.Tensor, e: torch.Tensor,
-                 center: float, c: float, want_gM: bool, want_gq: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """``gM = g * e * c`` and ``gq = g * A * c * e * nd`` (``(n, K, R)``; None where not wanted)."""
-        n, K, R = e.shape
-        gM = e.new_empty(e.shape) if want_gM else None
-        gq = e.new_empty(e.shape) if want_gq else None
-        self._bwd(n, K, R, g.data_ptr(), A.data_ptr(), u.data_ptr(), t.data_ptr(), e.data_ptr(), center, c,
-                  gM.data_ptr() if gM is not None else None, gq.data_ptr() if gq is not None else None, _threads(e))
-        return gM, gq
+    def backward(self, sides, t: torch.Tensor, center: float, c: float) -> list[tuple]:
+        """For each side ``(g (n, K*R), F, u, e, want_F, want_u)``: ``gM = g * e * c`` and
+        ``gq = g * F * c * e * nd``, each ``(n, K, R)``, or None where not wanted."""
+        K, R = t.shape
+        out = [(e.new_empty(e.shape) if wF else None, e.new_empty(e.shape) if wu else None)
+               for _, _, _, e, wF, wu in sides]
+        (gA, A, uA, eA, _, _), (gMA, gqA) = sides[0], out[0]
+        if len(sides) > 1:
+            (gB, B, uB, eB, _, _), (gMB, gqB) = sides[1], out[1]
+        else:
+            gB = B = uB = eB = gMB = gqB = None
+        nB = B.shape[0] if B is not None else 0
+        self._bwd(A.shape[0], nB, K, R, gA.data_ptr(), A.data_ptr(), uA.data_ptr(), eA.data_ptr(), _ptr(gB), _ptr(B),
+                  _ptr(uB), _ptr(eB), t.data_ptr(), center, c, _ptr(gMA), _ptr(gqA), _ptr(gMB), _ptr(gqB),
+                  _threads((A.shape[0] + nB) * K * R))
+        return out
 
 
-def _threads(table: torch.Tensor) -> int:
-    """torch's thread count for a table of at least ``GRAIN`` elements, else 1 (as ATen's ops choose)."""
-    return torch.get_num_threads() if table.numel() >= GRAIN else 1
+def _ptr(x: torch.Tensor | None) -> int | None:
+    return x.data_ptr() if x is not None else None
+
+
+def _threads(elements: int) -> int:
+    """torch's thread count for tables of at least ``GRAIN`` elements in all, else 1 (as ATen's ops choose)."""
+    return torch.get_num_threads() if elements >= GRAIN else 1
 
 
 def gaussian_table_kernel() -> GaussianTableKernel | None:
-    """The built kernel, or None (then :func:`status` says why). Built once per process."""
+    """The built kernel, or None (then :func:`status` says why). Built once per process;
+    ``MMF_NATIVE=off`` switches it off whenever it is set."""
+    if _switched_off():
+        return None
     with _lock:
         if "kernel" not in _state:
             kernel, reason = _load()
@@ -97,7 +114,8 @@ def gaussian_table_kernel() -> GaussianTableKernel | None:
 
 def status() -> str:
     """One line: whether the native kernel is in use here, and if not, why."""
-    gaussian_table_kernel()
+    if gaussian_table_kernel() is None and _switched_off():
+        return "native kernel off: MMF_NATIVE=off"
     return str(_state["reason"])
 
 
@@ -107,9 +125,11 @@ def disable(reason: str) -> None:
         _state["kernel"], _state["reason"] = None, f"native kernel off: {reason}"
 
 
+def _switched_off() -> bool:
+    return os.environ.get("MMF_NATIVE", "").strip().lower() in ("0", "off", "no", "false")
+
+
 def _load() -> tuple[GaussianTableKernel | None, str]:
-    if os.environ.get("MMF_NATIVE", "").strip().lower() in ("0", "off", "no", "false"):
-        return None, "native kernel off: MMF_NATIVE=off"
     if not sys.platform.startswith("linux"):
         return None, f"native kernel off: built on Linux only (this is {sys.platform})"
     vexp = _mkl_vsexp()
