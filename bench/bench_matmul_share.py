@@ -8,13 +8,15 @@ point operations per epoch. This script times, for each R of the reference's bud
 
 * ``fit``: the whole reconstruction fit of MMF as `reconstruct` runs it (masks, loss,
   autograd, Adam, best-state snapshots);
+* ``aten fit``: the same fit with the C table kernel switched off (``MMF_NATIVE=off``, the
+  path every machine without a C compiler takes; the same numbers bit for bit);
 * ``matmul``: the same three products alone, ``epochs`` times, with plain ``torch.matmul``
   on preallocated tensors: what the machine can do for this work;
 
-and prints the achieved GFLOP/s of both and the share of the fit's time the products
-take. The gap between the two columns is the overhead to close. The fit and the products
-alternate (fit, products, fit, ...) and each column is the median of ``--repeat`` runs;
-the load average is printed beside every row.
+and prints the achieved GFLOP/s of each and the share of the fit's time the products take.
+The gap between the fit and the products is the overhead to close. The three alternate
+(fit, aten fit, products, fit, ...) and each column is the median of ``--repeat`` runs;
+the load average is printed beside every row, and the kernel's state above the table.
 
 On a loaded machine pass ``--threads 1``: torch's default threads busy-wait on each other
 next to another busy process and the times then measure the neighbour.
@@ -35,6 +37,7 @@ import torch
 
 from mmf_core.device import describe_device, pick_device
 from mmf_core.experiments import run_experiment
+from mmf_core.models import native
 from mmf_core.models.budget import k_from_ratio, mmf_base_rank
 
 
@@ -79,22 +82,37 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     dev = pick_device(args.device)
     print(f"device: {describe_device(dev)}; torch {torch.__version__}; threads {torch.get_num_threads()}")
+    print(native.status())
     n = args.size
-    print(f"{'R':>3s} {'K':>3s} {'K*Rb':>5s} {'GFLOP':>7s} {'fit s':>7s} {'fit GFLOP/s':>11s} "
-          f"{'matmul s':>8s} {'matmul GFLOP/s':>14s} {'products share':>14s} {'load':>5s}")
+    print(f"{'R':>3s} {'K':>3s} {'K*Rb':>5s} {'GFLOP':>7s} {'fit s':>7s} {'fit GFLOP/s':>11s} {'aten fit s':>10s} "
+          f"{'aten GFLOP/s':>12s} {'matmul s':>8s} {'matmul GFLOP/s':>14s} {'products share':>14s} {'load':>5s}")
     for R in [int(r) for r in args.R_list.split(",")]:
         K = k_from_ratio(R, 0.5)
         width = K * mmf_base_rank(R, K)
         gflop = 6.0 * n * n * width * args.epochs / 1e9
         load = _load()
-        fits, mms = [], []
+        fits, atens, mms = [], [], []
         for _ in range(args.repeat):
             fits.append(fit_seconds(n, R, args.epochs, dev))
+            atens.append(_without_kernel(fit_seconds, n, R, args.epochs, dev))
             mms.append(matmul_seconds(n, n, width, args.epochs, dev))
-        fit, mm = statistics.median(fits), statistics.median(mms)
-        print(f"{R:3d} {K:3d} {width:5d} {gflop:7.1f} {fit:7.2f} {gflop / fit:11.1f} {mm:8.2f} {gflop / mm:14.1f} "
-              f"{mm / fit:13.0%} {load:5.2f}-{_load():.2f}")
+        fit, aten, mm = statistics.median(fits), statistics.median(atens), statistics.median(mms)
+        print(f"{R:3d} {K:3d} {width:5d} {gflop:7.1f} {fit:7.2f} {gflop / fit:11.1f} {aten:10.2f} {gflop / aten:12.1f} "
+              f"{mm:8.2f} {gflop / mm:14.1f} {mm / fit:13.0%} {load:5.2f}-{_load():.2f}")
     return 0
+
+
+def _without_kernel(fn, *args):
+    """``fn(*args)`` with ``MMF_NATIVE=off`` set for the call (the ATen path), then as before."""
+    before = os.environ.get("MMF_NATIVE")
+    os.environ["MMF_NATIVE"] = "off"
+    try:
+        return fn(*args)
+    finally:
+        if before is None:
+            del os.environ["MMF_NATIVE"]
+        else:
+            os.environ["MMF_NATIVE"] = before
 
 
 def _load() -> float:

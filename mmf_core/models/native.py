@@ -2,8 +2,8 @@
 
 One kernel today: the dense gaussian masked table of the reconstruction fit
 (``gaussian_table.c``), one pass over the table each way where the ATen ops take 8 forward
-and 7 backward. It is built with the C compiler the machine has (``$CC``, else ``cc`` or
-``gcc``: the one ``torch.compile`` uses too) and cached under ``$MMF_NATIVE_CACHE``, else
+and 7 backward. It is built with the C compiler the machine has (``$CC``, else ``gcc``,
+whose OpenMP is the libgomp torch runs on, else ``cc``) and cached under ``$MMF_NATIVE_CACHE``, else
 ``$XDG_CACHE_HOME/mmf_core/native``, else ``~/.cache/mmf_core/native``, keyed by the source,
 the flags, the compiler and the CPU. Building takes about a second, once per machine.
 
@@ -135,7 +135,7 @@ def _load() -> tuple[GaussianTableKernel | None, str]:
     vexp = _mkl_vsexp()
     if vexp is None:
         return None, "native kernel off: this torch's exp is not MKL's vsExp (libtorch_cpu has no VSEXP_)"
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")  # gcc: torch's own OpenMP (libgomp)
     if not cc:
         return None, "native kernel off: no C compiler (set CC, or install gcc)"
     try:
