@@ -202,7 +202,7 @@ class MMF(FactorModel):
         if self.form == "dense" and self.shift_mode != "zero" and self.gA is gaussian and self.gB is gaussian:
             t = self._offsets(None)
             kernel = native_table_kernel(self.A, self.uA, t)
-            if kernel is not None and X.device.type == "cpu" and X.dtype == torch.float32:
+            if kernel is not None and X.device.type == "cpu" and X.dtype == torch.float32 and not X.requires_grad:
                 # the same numbers as the composed graph, as one node (mmf_core/models/dense_loss.py)
                 c = 4.0 * rounded(self._scale(), torch.float32)
                 return gaussian_mse(self.A, self.uA, self.B, self.uB, t, X, self.center, c, EXP_M87, kernel)
