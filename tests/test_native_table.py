@@ -186,3 +186,14 @@ def test_the_one_node_loss_is_the_composed_graph_bit_for_bit(I, J, R, K, shift_m
     want = [plain.detach(), *torch.autograd.grad(plain, trained)]
     for a, b in zip(got, want):
         assert torch.equal(a, b)
+
+
+def test_the_kernel_refuses_shapes_that_do_not_fit_before_reading_memory():
+    kernel = _kernel_or_skip()
+    A, u, t = torch.zeros(5, 3), torch.zeros(5, 2), torch.zeros(2, 3)
+    for bad in ([(A, torch.zeros(5, 4))], [(A.double(), u)], [(torch.zeros(3, 5).T, u)], [(A, u), (torch.zeros(4, 2), u)]):
+        with pytest.raises(ValueError, match="native table kernel: expected"):
+            kernel.forward(bad, t, 1.0, 1.0, 0.0)
+    [(T, e)] = kernel.forward([(A, u)], t, 1.0, 1.0, 0.0)
+    with pytest.raises(ValueError, match=r"shape \(5, 6\)"):
+        kernel.backward([(torch.zeros(5, 5), A, u, e, True, True)], t, 1.0, 1.0)

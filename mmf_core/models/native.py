@@ -64,6 +64,10 @@ class GaussianTableKernel:
         """For each side ``(F (n, R), u (n, K))``: its table ``(n, K*R)`` and flushed
         exponentials ``e`` ``(n, K, R)``."""
         K, R = t.shape
+        for F, u in sides:
+            _check(F, (F.shape[0], R))
+            _check(u, (F.shape[0], K))
+        _check(t, (K, R))
         out = [(F.new_empty(F.shape[0], K * R), F.new_empty(F.shape[0], K, R)) for F, _ in sides]
         (A, uA), (TA, eA) = sides[0], out[0]
         (B, uB), (TB, eB) = (sides[1], out[1]) if len(sides) > 1 else ((None, None), (None, None))
@@ -77,6 +81,11 @@ class GaussianTableKernel:
         """For each side ``(g (n, K*R), F, u, e, want_F, want_u)``: ``gM = g * e * c`` and
         ``gq = g * F * c * e * nd``, each ``(n, K, R)``, or None where not wanted."""
         K, R = t.shape
+        for g, F, u, e, _, _ in sides:
+            n = F.shape[0]
+            for x, shape in ((g, (n, K * R)), (F, (n, R)), (u, (n, K)), (e, (n, K, R))):
+                _check(x, shape)
+        _check(t, (K, R))
         out = [(e.new_empty(e.shape) if wF else None, e.new_empty(e.shape) if wu else None)
                for _, _, _, e, wF, wu in sides]
         (gA, A, uA, eA, _, _), (gMA, gqA) = sides[0], out[0]
@@ -89,6 +98,13 @@ class GaussianTableKernel:
                   _ptr(uB), _ptr(eB), t.data_ptr(), center, c, _ptr(gMA), _ptr(gqA), _ptr(gMB), _ptr(gqB),
                   _threads((A.shape[0] + nB) * K * R))
         return out
+
+
+def _check(x: torch.Tensor, shape: tuple) -> None:
+    """The C code trusts shapes and layout; a caller's mistake must not become a bad read."""
+    if x.shape != shape or x.dtype is not torch.float32 or not x.is_cpu or not x.is_contiguous():
+        raise ValueError(f"native table kernel: expected a contiguous float32 CPU tensor of shape {tuple(shape)}, "
+                         f"got {x.dtype} {x.device} {tuple(x.shape)} (contiguous: {x.is_contiguous()})")
 
 
 def _ptr(x: torch.Tensor | None) -> int | None:
