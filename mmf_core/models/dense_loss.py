@@ -3,10 +3,10 @@ ONE autograd node over the C table kernel (mmf_core/models/native.py).
 
 ``P`` and ``Q`` are the masked tables of ``A`` and ``B``
 (:class:`~mmf_core.models.masks._GaussianTable`). Through autograd the loss is five nodes
-(two tables, the product, the loss, a transpose) and the engine's bookkeeping between them;
-at the reconstruction sweep's smallest size (R=16: a 256 x 64 table a side) that
-bookkeeping cost about as much as the product itself. Here the forward and the backward
-are each one call, and they run the ATen ops autograd runs, in its order, with the same
+(two tables, the product, the loss, a transpose) and the engine's bookkeeping between them,
+a fixed cost per epoch that shows at small sizes (R=16: the products take about 0.14 ms an
+epoch). Here the forward and the backward are each one call, both sides' tables come from
+one call of the kernel, and they run the ATen ops autograd runs, in its order, with the same
 arguments: the loss's value and every gradient are the composed graph's bit for bit
 (tests/test_native_table.py), so a fit gives the same numbers either way.
 
