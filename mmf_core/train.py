@@ -122,11 +122,13 @@ def fit_dense(
     for epoch in range(1, int(epochs) + 1):
         between_epochs()  # threads follow the machine's load (mmf_core/threads.py)
         opt.zero_grad(set_to_none=True)
-        loss = model.dense_loss(X)  # mean((reconstruct() - X)^2)
-        total = loss
-        if ridge:
-            total = loss + ridge * (model.A.pow(2).mean() + model.B.pow(2).mean())
-        total.backward()
+        loss = None if ridge else model.dense_loss_backward(X)  # gradients without autograd, where a model has them
+        if loss is None:
+            loss = model.dense_loss(X)  # mean((reconstruct() - X)^2)
+            total = loss
+            if ridge:
+                total = loss + ridge * (model.A.pow(2).mean() + model.B.pow(2).mean())
+            total.backward()
         value = float(loss.detach())
         if value < best_loss:  # the loss belongs to the parameters before this step
             best_loss, best_epoch = value, epoch

@@ -167,9 +167,10 @@ def test_a_kernel_that_disagrees_with_aten_is_not_used(fresh, monkeypatch):
 @pytest.mark.parametrize("I,J,R,K", [(1, 5, 1, 1), (7, 1, 3, 2), (40, 33, 6, 4), (256, 256, 8, 8), (300, 90, 24, 24)])
 @pytest.mark.parametrize("shift_mode", ["learned", "random"])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_the_one_node_loss_is_the_composed_graph_bit_for_bit(I, J, R, K, shift_mode, threads, monkeypatch):
-    """MMF.dense_loss (tables, product and loss as one autograd node) against
-    mse_loss(reconstruct(), X) through ATen and autograd: value and every gradient."""
+def test_gradients_without_autograd_are_the_composed_graphs_bit_for_bit(I, J, R, K, shift_mode, threads, monkeypatch):
+    """MMF.dense_loss_backward (tables, product and loss, and their gradients, without
+    autograd) against mse_loss(reconstruct(), X).backward() through ATen: value and every
+    gradient, with learned shifts and with shifts that are not trained."""
     _kernel_or_skip()
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     model = MMF(I, J, R, K, mask_A="gaussian", mask_B="gaussian", shift_mode=shift_mode, shift_init="random",
@@ -177,15 +178,42 @@ def test_the_one_node_loss_is_the_composed_graph_bit_for_bit(I, J, R, K, shift_m
     X = torch.randn(I, J, generator=torch.Generator().manual_seed(7))
     trained = [p for p in model.parameters() if p.requires_grad]
     assert len(trained) == (4 if shift_mode == "learned" else 2)
-    fused = model.dense_loss(X)
-    assert fused.grad_fn is not None and "GaussianMSE" in type(fused.grad_fn).__name__
-    got = [fused.detach(), *torch.autograd.grad(fused, trained)]
+    loss = model.dense_loss_backward(X)
+    assert loss is not None and loss.grad_fn is None
+    got = [loss, *(p.grad for p in trained)]
+    if shift_mode == "random":  # nothing for what is not trained
+        assert model.uA.grad is None and model.uB.grad is None
+    for p in trained:
+        p.grad = None
     monkeypatch.setitem(masks._NATIVE, "kernel", None)
+    assert model.dense_loss_backward(X) is None  # no kernel: nothing done, autograd's turn
+    assert all(p.grad is None for p in trained)
     plain = torch.nn.functional.mse_loss(model.reconstruct(), X)
-    assert "GaussianMSE" not in type(model.dense_loss(X).grad_fn).__name__  # no kernel: the composed graph
-    want = [plain.detach(), *torch.autograd.grad(plain, trained)]
+    plain.backward()
+    want = [plain.detach(), *(p.grad for p in trained)]
     for a, b in zip(got, want):
         assert torch.equal(a, b)
+
+
+def test_gradients_without_autograd_add_to_existing_ones():
+    _kernel_or_skip()
+    model = MMF(6, 5, 3, 2, mask_A="gaussian", mask_B="gaussian", shift_init="random", form="dense",
+                generator=torch.Generator().manual_seed(1))
+    X = torch.randn(6, 5, generator=torch.Generator().manual_seed(2))
+    model.dense_loss_backward(X)
+    once = [p.grad.clone() for p in model.parameters()]
+    model.dense_loss_backward(X)
+    assert all(torch.equal(p.grad, 2 * g) for p, g in zip(model.parameters(), once))
+
+
+def test_other_models_and_masks_keep_autograd():
+    X = torch.randn(6, 5)
+    sin = MMF(6, 5, 3, 2, mask_A="sin", mask_B="sin", form="dense", generator=torch.Generator().manual_seed(1))
+    zero = MMF(6, 5, 3, 2, mask_A="gaussian", mask_B="gaussian", shift_mode="zero", form="dense")
+    observed = MMF(6, 5, 3, 2, mask_A="gaussian", mask_B="gaussian", form="observed")
+    for model in (sin, zero, observed, MMF(6, 5, 3, 2, mask_A="gaussian", mask_B="gaussian").double()):
+        assert model.dense_loss_backward(X.to(model.A.dtype)) is None
+        assert all(p.grad is None for p in model.parameters())
 
 
 def test_the_kernel_refuses_shapes_that_do_not_fit_before_reading_memory():

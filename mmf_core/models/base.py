@@ -89,8 +89,14 @@ class FactorModel(nn.Module):
         return self.effective_rows() @ self.effective_cols().T + self.dense_offsets()
 
     def dense_loss(self, X: torch.Tensor) -> torch.Tensor:
-        """``mean((reconstruct() - X)^2)``, the dense fit's loss (a model may compute it faster)."""
+        """``mean((reconstruct() - X)^2)``, the dense fit's loss."""
         return F.mse_loss(self.reconstruct(), X)  # torch.mean((. - X) ** 2) bit for bit, in one pass each way
+
+    def dense_loss_backward(self, X: torch.Tensor) -> torch.Tensor | None:
+        """``dense_loss(X)`` with its gradients already in the parameters' ``.grad``, the
+        same numbers as ``dense_loss(X).backward()``, computed without autograd; None (and
+        nothing done) where the model has no such path: then use autograd."""
+        return None
 
     def factors(self) -> dict[str, torch.Tensor]:
         """Named factors, detached: at least ``A`` ``(I, r)`` and ``B`` ``(J, r)``."""

@@ -28,7 +28,7 @@ from torch import nn
 from mmf_core.errors import MMFError
 from mmf_core.models.base import FactorModel, normal_init
 from mmf_core.models.kernels import compiled_mixture_pair_scores, mixture_pair_scores, pair_dot, sampled_dot
-from mmf_core.models.dense_loss import gaussian_mse
+from mmf_core.models.dense_loss import gaussian_mse_backward
 from mmf_core.models.masks import EXP_M87, dense_table, get_mask, native_table_kernel, rounded
 
 SHIFT_MODES = ("zero", "random", "learned", "fixed")
@@ -197,16 +197,17 @@ class MMF(FactorModel):
             return self.effective_rows() @ self.effective_cols().T
         return super().reconstruct()
 
-    def dense_loss(self, X: torch.Tensor) -> torch.Tensor:
+    def dense_loss_backward(self, X: torch.Tensor) -> torch.Tensor | None:
         gaussian = get_mask("gaussian", "dense")
-        if self.form == "dense" and self.shift_mode != "zero" and self.gA is gaussian and self.gB is gaussian:
-            t = self._offsets(None)
-            kernel = native_table_kernel(self.A, self.uA, t)
-            if kernel is not None and X.device.type == "cpu" and X.dtype == torch.float32 and not X.requires_grad:
-                # the same numbers as the composed graph, as one node (mmf_core/models/dense_loss.py)
-                c = 4.0 * rounded(self._scale(), torch.float32)
-                return gaussian_mse(self.A, self.uA, self.B, self.uB, t, X, self.center, c, EXP_M87, kernel)
-        return super().dense_loss(X)
+        if self.form != "dense" or self.shift_mode == "zero" or self.gA is not gaussian or self.gB is not gaussian:
+            return None
+        t = self._offsets(None)
+        kernel = native_table_kernel(self.A, self.uA, t)
+        if kernel is None or X.device.type != "cpu" or X.dtype != torch.float32:
+            return None
+        # the composed graph's numbers without autograd (mmf_core/models/dense_loss.py)
+        c = 4.0 * rounded(self._scale(), torch.float32)
+        return gaussian_mse_backward(self.A, self.uA, self.B, self.uB, t, X, self.center, c, EXP_M87, kernel)
 
     def predict(self, users, items):
         if self.shift_mode == "zero":
