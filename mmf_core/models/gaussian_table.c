@@ -95,27 +95,57 @@ static void my_rows(long n, long *i0, long *i1) {
     *i1 = *i0 + chunk < n ? *i0 + chunk : n;
 }
 
-/* Both sides' tables in one call: rows [0, nA) of side A, then nB rows of side B (nB may be
- * 0), so that two tables each under the grain size still share the threads. */
-void mmf_gaussian_tables_forward(long nA, long nB, long K, long R, const float *A, const float *uA, const float *B,
-                                 const float *uB, const float *t, float center, float c, float exp_m87, float *TA,
-                                 float *eA, float *TB, float *eB, void *vexp_ptr, int threads) {
-    const vexp_fn vexp = (vexp_fn)vexp_ptr;
-    const long n = nA + nB;
+/* Rows [0, nA) of side 0, then nB rows of side 1 (nB may be 0), split over `threads` as one
+ * range: two tables each under the grain size still share the threads. */
+typedef void (*rows_fn)(long i0, long i1, int side, const void *args);
+
+static void run_sides(long nA, long nB, int threads, rows_fn rows, const void *args) {
     if (threads <= 1) { /* no parallel region at all: even a one-thread region costs ~20 us next to torch's pool */
-        forward_rows(0, nA, K, R, A, uA, t, center, c, exp_m87, TA, eA, vexp);
-        forward_rows(0, nB, K, R, B, uB, t, center, c, exp_m87, TB, eB, vexp);
+        rows(0, nA, 0, args);
+        rows(0, nB, 1, args);
         return;
     }
 #pragma omp parallel num_threads(threads)
     {
         long i0, i1;
-        my_rows(n, &i0, &i1);
+        my_rows(nA + nB, &i0, &i1);
         if (i0 < nA)
-            forward_rows(i0, i1 < nA ? i1 : nA, K, R, A, uA, t, center, c, exp_m87, TA, eA, vexp);
+            rows(i0, i1 < nA ? i1 : nA, 0, args);
         if (i1 > nA)
-            forward_rows((i0 > nA ? i0 : nA) - nA, i1 - nA, K, R, B, uB, t, center, c, exp_m87, TB, eB, vexp);
+            rows((i0 > nA ? i0 : nA) - nA, i1 - nA, 1, args);
     }
+}
+
+struct forward_args {
+    long K, R;
+    const float *F[2], *u[2], *t;
+    float center, c, exp_m87;
+    float *T[2], *e[2];
+    vexp_fn vexp;
+};
+
+static void forward_side(long i0, long i1, int s, const void *p) {
+    const struct forward_args *a = p;
+    forward_rows(i0, i1, a->K, a->R, a->F[s], a->u[s], a->t, a->center, a->c, a->exp_m87, a->T[s], a->e[s], a->vexp);
+}
+
+void mmf_gaussian_tables_forward(long nA, long nB, long K, long R, const float *A, const float *uA, const float *B,
+                                 const float *uB, const float *t, float center, float c, float exp_m87, float *TA,
+                                 float *eA, float *TB, float *eB, void *vexp_ptr, int threads) {
+    const struct forward_args a = {K, R, {A, B}, {uA, uB}, t, center, c, exp_m87, {TA, TB}, {eA, eB}, (vexp_fn)vexp_ptr};
+    run_sides(nA, nB, threads, forward_side, &a);
+}
+
+struct backward_args {
+    long K, R;
+    const float *g[2], *F[2], *u[2], *e[2], *t;
+    float center, c;
+    float *gM[2], *gq[2];
+};
+
+static void backward_side(long i0, long i1, int s, const void *p) {
+    const struct backward_args *a = p;
+    backward_rows(i0, i1, a->K, a->R, a->g[s], a->F[s], a->u[s], a->t, a->e[s], a->center, a->c, a->gM[s], a->gq[s]);
 }
 
 /* gMA / gqA / gMB / gqB may be NULL: that gradient is not wanted. */
@@ -123,19 +153,6 @@ void mmf_gaussian_tables_backward(long nA, long nB, long K, long R, const float 
                                   const float *eA, const float *gB, const float *B, const float *uB, const float *eB,
                                   const float *t, float center, float c, float *gMA, float *gqA, float *gMB, float *gqB,
                                   int threads) {
-    const long n = nA + nB;
-    if (threads <= 1) {
-        backward_rows(0, nA, K, R, gA, A, uA, t, eA, center, c, gMA, gqA);
-        backward_rows(0, nB, K, R, gB, B, uB, t, eB, center, c, gMB, gqB);
-        return;
-    }
-#pragma omp parallel num_threads(threads)
-    {
-        long i0, i1;
-        my_rows(n, &i0, &i1);
-        if (i0 < nA)
-            backward_rows(i0, i1 < nA ? i1 : nA, K, R, gA, A, uA, t, eA, center, c, gMA, gqA);
-        if (i1 > nA)
-            backward_rows((i0 > nA ? i0 : nA) - nA, i1 - nA, K, R, gB, B, uB, t, eB, center, c, gMB, gqB);
-    }
+    const struct backward_args a = {K, R, {gA, gB}, {A, B}, {uA, uB}, {eA, eB}, t, center, c, {gMA, gMB}, {gqA, gqB}};
+    run_sides(nA, nB, threads, backward_side, &a);
 }
