@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 from typing import Callable
 
 import torch
@@ -71,7 +72,9 @@ class _GaussianTable(torch.autograd.Function):
 
     It runs the composed expression's float operations in the same order, so its values and
     gradients are the composed expression's bit for bit, in 8 passes over the ``(n, K, R)``
-    table forward and 7 backward instead of 10 and 12, with fewer buffers. Only exact
+    table forward and 7 backward instead of 10 and 12, with fewer buffers; where the C
+    kernel is in use (:func:`native_table_kernel`: float32 on the CPU, checked bit for bit
+    against these passes once per process), in one pass each way. Only exact
     rewrites: ``nd = center * u - t`` is ``-d``; ``(-0.5 * nd) * nd`` is ``(-0.5 * d) * d``;
     ``4 * scale`` scales ``scale`` by a power of two; the derivative of ``-0.5 d^2``,
     ``-g d``, is rounded once where autograd adds two rounded halves
@@ -123,6 +126,7 @@ def rounded(x: float, dtype: torch.dtype) -> float:
 #: tests and the check below put {"kernel": k} here to force a kernel (None: the ATen path)
 _NATIVE: dict[str, object] = {}
 _CHECKED: dict[object, bool] = {}  # kernel -> it gave the ATen path's numbers in this process
+_CHECK_LOCK = threading.Lock()
 
 
 def native_table_kernel(A: torch.Tensor, u: torch.Tensor, t: torch.Tensor):
@@ -137,9 +141,11 @@ def native_table_kernel(A: torch.Tensor, u: torch.Tensor, t: torch.Tensor):
     if kernel is None:
         return None
     if kernel not in _CHECKED:
-        _CHECKED[kernel] = _agrees_with_aten(kernel)
-        if not _CHECKED[kernel]:
-            native.disable("its numbers differ from ATen's on this machine")
+        with _CHECK_LOCK:  # one check at a time: it switches the path through _NATIVE
+            if kernel not in _CHECKED:
+                _CHECKED[kernel] = _agrees_with_aten(kernel)
+                if not _CHECKED[kernel]:
+                    native.disable("its numbers differ from ATen's on this machine")
     return kernel if _CHECKED[kernel] else None
 
 

@@ -203,7 +203,7 @@ class MMF(FactorModel):
             return None
         t = self._offsets(None)
         kernel = native_table_kernel(self.A, self.uA, t)
-        if kernel is None or X.device.type != "cpu" or X.dtype != torch.float32:
+        if kernel is None or X.device.type != "cpu" or X.dtype != torch.float32 or X.requires_grad:
             return None
         # the composed graph's numbers without autograd (mmf_core/models/dense_loss.py)
         c = 4.0 * rounded(self._scale(), torch.float32)
