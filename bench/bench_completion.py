@@ -8,13 +8,15 @@ per epoch of MMF with learned shifts. Targets (issue 2): MMF RMSE <= 0.895, MF <
 (reference 0.8926 / 0.9062), MMF time <= 3 s, MMF epoch <= 1.3x MF epoch, learned-shift
 MMF <= 3 s per epoch.
 
-    python bench/bench_completion.py [--data_dir ../shared/data] [--device cpu] [--reference PATH]
+    python bench/bench_completion.py [--data_dir ../shared/data] [--device cpu] [--reference PATH [--repeat N]]
 
 ``--reference PATH`` names the reference's ``main_completion.py`` (nothing is downloaded):
-both it and ``python -m mmf_core complete`` then run once in a fresh process with the same
+both it and ``python -m mmf_core complete`` then run in a fresh process each with the same
 flags (ml-100k, R=256, K=42, seed 123), each writing its ``*_agg.json``; the table compares
 the per-model training times they report and the whole process wall time, and checks the
-issue-14 goal (ours at least 20x faster on MMF, quiet machine).
+issue-14 goal (ours at least 20x faster on MMF, quiet machine). ``--repeat N`` runs the
+pair N times, alternating (reference, ours, reference, ...), and compares medians, with
+the range beside them: a single ~2 s run of ours moves by a third with the machine's load.
 
 Needs the project installed (``pip install -r requirements.txt -e .``, the README's first command).
 """
@@ -75,35 +77,50 @@ def _timed_run(cmd: list[str], out_dir: Path) -> tuple[float, dict]:
     return wall, json.loads(aggs[-1].read_text())
 
 
-def against_reference(reference: str, data_dir: str) -> int:
-    """The reference script and ours, same flags, one fresh process each."""
+def against_reference(reference: str, data_dir: str, repeat: int = 1) -> int:
+    """The reference script and ours, same flags, one fresh process each, ``repeat`` times."""
     import os
+    import statistics
     import tempfile
 
     ref = Path(reference).expanduser().resolve()
     if not ref.is_file():
         raise SystemExit(f"error: --reference {reference}: no such file; give the path of main_completion.py")
+    if repeat < 1:
+        raise SystemExit(f"error: --repeat {repeat}: give at least 1")
     flags = ["--dataset", "ml-100k", "--data_dir", str(Path(data_dir).resolve()), "--R", "256", "--K", "42",
              "--seeds", "123"]
     print(f"load average at start: {os.getloadavg()[0]:.2f} (meaningful below 0.5)")
-    with tempfile.TemporaryDirectory() as tmp:
-        ref_dir, our_dir = Path(tmp, "reference"), Path(tmp, "ours")
-        ref_dir.mkdir()
-        our_dir.mkdir()
-        ref_wall, ref_agg = _timed_run([sys.executable, str(ref), *flags, "--save_dir", str(ref_dir)], ref_dir)
-        our_wall, our_agg = _timed_run([sys.executable, "-m", "mmf_core", "complete", *flags, "--save_dir",
-                                        str(our_dir), "--no-store"], our_dir)
-    print(f"{'':14s} {'reference s':>11s} {'ours s':>7s} {'speed-up':>8s}")
+    runs: dict[str, list] = {"reference": [], "ours": []}
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            ref_dir, our_dir = Path(tmp, "reference"), Path(tmp, "ours")
+            ref_dir.mkdir()
+            our_dir.mkdir()
+            ref_cmd = [sys.executable, str(ref), *flags, "--save_dir", str(ref_dir)]
+            runs["reference"].append(_timed_run(ref_cmd, ref_dir))
+            runs["ours"].append(_timed_run([sys.executable, "-m", "mmf_core", "complete", *flags, "--save_dir",
+                                            str(our_dir), "--no-store"], our_dir))
+
+    def times(side: str, key: str | None) -> list[float]:
+        return [wall if key is None else agg[key]["time_sec_mean"] for wall, agg in runs[side]]
+
+    span = repeat > 1
+    head = f"{'':14s} {'reference s':>11s} {'ours s':>7s} {'speed-up':>8s}"
+    print(head + ("   (ranges over the runs)" if span else ""))
     ratios = {}
-    for key, name in (("baseline", "MF train"), ("mmf", "MMF train")):
-        r, o = ref_agg[key]["time_sec_mean"], our_agg[key]["time_sec_mean"]
-        ratios[key] = r / o
-        print(f"{name:14s} {r:11.2f} {o:7.2f} {r / o:7.1f}x")
-    print(f"{'whole process':14s} {ref_wall:11.2f} {our_wall:7.2f} {ref_wall / our_wall:7.1f}x")
+    for key, name in (("baseline", "MF train"), ("mmf", "MMF train"), (None, "whole process")):
+        r, o = times("reference", key), times("ours", key)
+        rm, om = statistics.median(r), statistics.median(o)
+        ratios[key] = rm / om
+        extra = f"   reference {min(r):.2f}-{max(r):.2f}, ours {min(o):.2f}-{max(o):.2f}" if span else ""
+        print(f"{name:14s} {rm:11.2f} {om:7.2f} {rm / om:7.1f}x{extra}")
     for key, name in (("baseline", "MF test RMSE"), ("mmf", "MMF test RMSE")):
-        print(f"{name:14s} {ref_agg[key]['test_rmse_mean']:11.4f} {our_agg[key]['test_rmse_mean']:7.4f}")
+        print(f"{name:14s} {runs['reference'][0][1][key]['test_rmse_mean']:11.4f} "
+              f"{runs['ours'][0][1][key]['test_rmse_mean']:7.4f}")
     passed = ratios["mmf"] >= 20
-    print(f"goal: MMF at least 20x the reference: {ratios['mmf']:.1f}x {'PASS' if passed else 'FAIL'}")
+    what = f"median of {repeat}" if span else "one run"
+    print(f"goal: MMF at least 20x the reference ({what}): {ratios['mmf']:.1f}x {'PASS' if passed else 'FAIL'}")
     return 0 if passed else 1
 
 
@@ -114,9 +131,10 @@ def main() -> int:
     ap.add_argument("--mu_modes", default="fixed3,train_mean", help="the first one is checked against the targets")
     ap.add_argument("--learned_epochs", type=int, default=4, help="epochs timed for learned shifts (0: skip)")
     ap.add_argument("--reference", default=None, help="path of the reference main_completion.py (run beside ours)")
+    ap.add_argument("--repeat", type=int, default=1, help="with --reference: run both this many times, compare medians")
     args = ap.parse_args()
     if args.reference:
-        return against_reference(args.reference, args.data_dir)
+        return against_reference(args.reference, args.data_dir, args.repeat)
     dev = pick_device(args.device)
     print(f"device: {describe_device(dev)}; torch {torch.__version__}")
     print(f"{'mu_mode':10s} {'model':8s} {'test_RMSE':>9s} {'test_MAE':>8s} {'best_ep':>7s} {'epochs':>6s} "

@@ -60,11 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     # Import only the command asked for: `runs list` should not pay for torch.
     only = argv[0] if argv and argv[0] in COMMANDS else None
     if only not in (None, *NO_TRAINING) and "--background" not in argv:
-        from mmf_core import threads  # before any command imports torch (mmf_core/threads.py)
+        from mmf_core import memory, threads  # before any command imports torch (mmf_core/threads.py)
 
         policy = threads.apply_thread_policy(threads.work_from_argv(argv))
         if policy.warning:
             print(f"warning: {policy.warning}", file=sys.stderr)
+        memory.keep_freed_memory()  # no page faults for the tensors every step frees and allocates again
     parser = build_parser(only)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

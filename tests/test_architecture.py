@@ -30,7 +30,7 @@ MAX_LINES = 500
 #: ``mmf_core`` must be placed here (by itself or by a package prefix) to be checked.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("mmf_core", "mmf_core.errors", "mmf_core.units", "mmf_core.fileio", "mmf_core.device",
-              "mmf_core.threads")),
+              "mmf_core.threads", "mmf_core.memory")),
     ("data/models", ("mmf_core.data", "mmf_core.models")),
     ("train/analysis", ("mmf_core.train", "mmf_core.lazy_adam", "mmf_core.gibbs", "mmf_core.analysis", "mmf_core.plots")),
     ("experiments", ("mmf_core.experiments",)),

@@ -217,10 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the launching terminal is not ours
     print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] worker pid {os.getpid()} for {args.run_dir}", flush=True)
-    from mmf_core import threads  # before torch is imported: libgomp reads its settings then
+    from mmf_core import memory, threads  # before torch is imported: libgomp reads its settings then
 
     policy = threads.apply_thread_policy(threads.work_of_spec(Path(args.run_dir) / SPEC))
     print(f"threads: {policy.reason}" + (f"; warning: {policy.warning}" if policy.warning else ""), flush=True)
+    print(f"memory: {memory.keep_freed_memory()}", flush=True)
     status, _ = execute_run(Path(args.run_dir), group=args.group, slots=args.slots, queue_entry=args.queue_entry)
     print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] finished: {status}", flush=True)
     os.close(args.lock_fd)

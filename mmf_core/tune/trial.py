@@ -29,9 +29,12 @@ KIND = "complete"
 
 def setup_threads(threads: int | None) -> None:
     """``threads=1``: train with one thread (several trials share the machine); None: the
-    project's policy (:mod:`mmf_core.threads`), applied once per process."""
+    project's policy (:mod:`mmf_core.threads`), applied once per process. Also malloc's
+    policy for training processes (:mod:`mmf_core.memory`)."""
+    from mmf_core import memory
     from mmf_core import threads as policy
 
+    memory.keep_freed_memory()
     if threads is not None:
         os.environ["MMF_THREADS"] = str(int(threads))
         policy.apply_thread_policy()
