@@ -60,4 +60,5 @@ def _apply() -> str:
     ok = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
     if not ok:
         return "malloc left alone: glibc refused the thresholds"
-    return f"malloc keeps freed memory (mmap threshold {MMAP_THRESHOLD >> 20} MiB, trim threshold {TRIM_THRESHOLD >> 30} GiB)"
+    return (f"malloc keeps freed memory (mmap threshold {MMAP_THRESHOLD >> 20} MiB, "
+            f"trim threshold {TRIM_THRESHOLD >> 30} GiB)")

@@ -223,7 +223,8 @@ def test_other_models_and_masks_keep_autograd():
 def test_the_kernel_refuses_shapes_that_do_not_fit_before_reading_memory():
     kernel = _kernel_or_skip()
     A, u, t = torch.zeros(5, 3), torch.zeros(5, 2), torch.zeros(2, 3)
-    for bad in ([(A, torch.zeros(5, 4))], [(A.double(), u)], [(torch.zeros(3, 5).T, u)], [(A, u), (torch.zeros(4, 2), u)]):
+    bads = ([(A, torch.zeros(5, 4))], [(A.double(), u)], [(torch.zeros(3, 5).T, u)], [(A, u), (torch.zeros(4, 2), u)])
+    for bad in bads:
         with pytest.raises(ValueError, match="native table kernel: expected"):
             kernel.forward(bad, t, 1.0, 1.0, 0.0)
     [(T, e)] = kernel.forward([(A, u)], t, 1.0, 1.0, 0.0)

@@ -37,7 +37,8 @@ def gaussian_mse_backward(A, uA, B, uB, t, X, center: float, c: float, exp_m87: 
     loss = F.mse_loss(Xh, X)
     G = torch.ops.aten.mse_loss_backward(_ONE, Xh, X, _MEAN)
     sides, owners = [], []
-    for F_, u, Fc, uc, e, grad_of in ((A, uA, Ac, uAc, ea, lambda: G.mm(Tb)), (B, uB, Bc, uBc, eb, lambda: G.t().mm(Ta))):
+    both = ((A, uA, Ac, uAc, ea, lambda: G.mm(Tb)), (B, uB, Bc, uBc, eb, lambda: G.t().mm(Ta)))
+    for F_, u, Fc, uc, e, grad_of in both:
         if F_.requires_grad or u.requires_grad:
             sides.append((grad_of(), Fc, uc, e, F_.requires_grad, u.requires_grad))
             owners.append((F_, u))
