@@ -1,11 +1,12 @@
 /* The dense gaussian masked table of MMF (mmf_core/models/masks.py, _GaussianTable) in one
  * pass over the (n, K, R) table each way, for float32 CPU tensors.
  *
- * Built and loaded by mmf_core/models/native.py, which also checks, before first use, that
- * it gives the ATen path's numbers bit for bit. That holds because every step below is the
- * same single IEEE float operation, in the same order, as one of the ATen ops it replaces
- * (compiled with -ffp-contract=off: no fused multiply-adds), and the exponential is the one
- * ATen calls on this build (MKL's vsExp, passed in as a function pointer). The sums over k
+ * Built and loaded by mmf_core/models/native.py; mmf_core/models/masks.py checks, before its
+ * first use in a process, that it gives the ATen path's numbers bit for bit. That holds
+ * because every step below is the same single IEEE float operation, in the same order, as
+ * one of the ATen ops it replaces (compiled with -ffp-contract=off: no fused multiply-adds),
+ * and the exponential is the one ATen calls on this build (MKL's vsExp, passed in as a
+ * function pointer). The sums over k
  * (gradient of A) and over r (gradient of u) stay with ATen: their order of additions is
  * ATen's own and this file does not reproduce it.
  *
@@ -132,7 +133,8 @@ static void forward_side(long i0, long i1, int s, const void *p) {
 void mmf_gaussian_tables_forward(long nA, long nB, long K, long R, const float *A, const float *uA, const float *B,
                                  const float *uB, const float *t, float center, float c, float exp_m87, float *TA,
                                  float *eA, float *TB, float *eB, void *vexp_ptr, int threads) {
-    const struct forward_args a = {K, R, {A, B}, {uA, uB}, t, center, c, exp_m87, {TA, TB}, {eA, eB}, (vexp_fn)vexp_ptr};
+    const struct forward_args a = {K, R, {A, B}, {uA, uB}, t, center, c, exp_m87,
+                                   {TA, TB}, {eA, eB}, (vexp_fn)vexp_ptr};
     run_sides(nA, nB, threads, forward_side, &a);
 }
 
