@@ -191,6 +191,7 @@ def _build(cc: str) -> Path:
         done = subprocess.run([cc, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             raise OSError(f"{Path(cc).name} exited with {done.returncode}: {done.stderr.strip()}")
+        os.chmod(tmp, 0o755)  # mkstemp made it private; a library is read by whoever shares the cache
         os.replace(tmp, path)  # atomic: a concurrent build of the same key writes the same file
     finally:
         if os.path.exists(tmp):
