@@ -29,10 +29,11 @@ from pathlib import Path
 
 import torch
 
+from mmf_core.threads import TINY_WORK  # at::internal::GRAIN_SIZE, as the thread policy uses it
+
 SOURCE = Path(__file__).with_name("gaussian_table.c")
 #: -ffp-contract=off: no fused multiply-adds, so each step rounds as the ATen op it replaces
 FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC")
-GRAIN = 32_768  # at::internal::GRAIN_SIZE: tables smaller than this stay on one thread, as ATen's ops do
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}
@@ -112,8 +113,8 @@ def _ptr(x: torch.Tensor | None) -> int | None:
 
 
 def _threads(elements: int) -> int:
-    """torch's thread count for tables of at least ``GRAIN`` elements in all, else 1 (as ATen's ops choose)."""
-    return torch.get_num_threads() if elements >= GRAIN else 1
+    """torch's thread count for tables of at least ATen's grain size in all, else 1 (as ATen's ops choose)."""
+    return torch.get_num_threads() if elements >= TINY_WORK else 1
 
 
 def gaussian_table_kernel() -> GaussianTableKernel | None:
