@@ -24,8 +24,9 @@ u, i = torch.randint(0, 943, (90000,), generator=g), torch.randint(0, 1682, (900
 r = torch.randint(1, 6, (90000,), generator=g).float()
 train = (u.numpy(), i.numpy(), r.numpy())
 val = (u[:1000].numpy(), i[:1000].numpy(), r[:1000].numpy())
+fit_observed(build_model("mf", 943, 1682, rank=256, generator=g), train, val, epochs=2, batch_size=4096)  # warm-up
 model = build_model("mf", 943, 1682, rank=256, generator=g)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt  # the steady state: a second fit of the same shapes
 fit_observed(model, train, val, epochs=4, batch_size=4096)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
@@ -45,8 +46,9 @@ def test_a_training_process_stops_page_faulting_its_freed_tensors_in_again():
     said_off, off = _faults(MMF_MALLOC="off")
     assert said_on.startswith("malloc keeps freed memory (mmap threshold 32 MiB")
     assert said_off == "malloc left alone: MMF_MALLOC=off"
-    # 4 epochs of MF on ml-100k-sized data: ~31k minor faults with the policy, 75-130k without
-    assert on * 2 < off, (on, off)
+    # a second fit of MF on ml-100k-sized data: 1-2k minor faults with the policy, 85-115k
+    # without (the first fit's heap is reused, not faulted in again)
+    assert on * 10 < off, (on, off)
 
 
 @pytest.mark.parametrize("name,value", [("MALLOC_TRIM_THRESHOLD_", "131072"), ("MALLOC_MMAP_THRESHOLD_", "65536"),
